@@ -1,0 +1,44 @@
+#pragma once
+// A golden bundle (golden/README.md): a directory with config.json, model.safetensors and
+// golden.h5 (inputs, taps, provenance), written by golden/exporter/export_text.py.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "golden/h5.hpp"
+#include "reference/text/config.hpp"
+#include "reference/text/model.hpp"
+
+namespace g4::golden {
+
+struct GoldenTap {
+  std::vector<double> data;          // row-major, in the stored shape
+  std::vector<std::int64_t> shape;
+  std::string layout;                // "BS", "T" or "BNS": which leading axes index tokens
+};
+
+class GoldenBundle {
+ public:
+  // Opens and checks `dir` (IoError/ConfigError naming the file and what is wrong).
+  explicit GoldenBundle(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  const text::TextConfig& config() const { return config_; }
+  const text::TextInputs& inputs() const { return inputs_; }
+  std::string weights_path() const { return dir_ + "/model.safetensors"; }
+  std::string h5_path() const { return dir_ + "/golden.h5"; }
+
+  std::vector<std::string> tap_names() const;   // every dataset under /taps
+  bool has_tap(const std::string& name) const;
+  GoldenTap tap(const std::string& name) const; // DataError on NaN/Inf
+  std::string attr(const std::string& name) const;  // root attribute, "" if absent
+  const H5Reader& h5() const { return h5_; }
+
+ private:
+  std::string dir_;
+  text::TextConfig config_;
+  text::TextInputs inputs_;
+  H5Reader h5_;
+};
+
+}  // namespace g4::golden

@@ -1,0 +1,65 @@
+#pragma once
+// Scaled dot-product attention with grouped KV heads (GQA), given a boolean mask.
+//
+//   q  row-major [T, Nq·Dh]    T = B·S, head-major columns (transformers [B, S, Nq, Dh])
+//   k  row-major [T, Nkv·Dh]   v likewise
+//   allowed [B, S, S] (ops/mask.hpp)
+//   scores[b, h, i, j] = scaling · q[b, i, h] · k[b, j, h / (Nq/Nkv)]     Gemma 4: scaling = 1
+//   P = softmax_j(scores) over allowed j;   o[b, i, h] = Σ_j P[b, h, i, j] · v[b, j, h / (Nq/Nkv)]
+//   returns o: row-major [T, Nq·Dh];  probs (optional): row-major [B·Nq·S, S] = [B, Nq, S, S]
+// Upstream: modeling_gemma4.py eager_attention_forward (repeat_kv for GQA).
+#include <cstdint>
+#include <vector>
+
+#include "reference/common/check.hpp"
+#include "reference/common/tensor.hpp"
+#include "reference/ops/softmax.hpp"
+
+namespace g4::ops {
+
+struct AttentionShape {
+  index_t B = 0, S = 0, Nq = 0, Nkv = 0, Dh = 0;
+  double scaling = 1.0;
+};
+
+inline Mat attention(const Mat& q, const Mat& k, const Mat& v, const std::vector<std::uint8_t>& allowed,
+                     const AttentionShape& a, Mat* probs) {
+  const index_t T = a.B * a.S;
+  G4_CHECK(rows(q) == T && cols(q) == a.Nq * a.Dh && rows(k) == T && cols(k) == a.Nkv * a.Dh &&
+               rows(v) == T && cols(v) == a.Nkv * a.Dh && a.Nq % a.Nkv == 0,
+           ShapeError, "attention: q [{}, {}], k [{}, {}], v [{}, {}] do not fit B={} S={} Nq={} Nkv={} Dh={}",
+           rows(q), cols(q), rows(k), cols(k), rows(v), cols(v), a.B, a.S, a.Nq, a.Nkv, a.Dh);
+  G4_CHECK(static_cast<index_t>(allowed.size()) == a.B * a.S * a.S, ShapeError, "attention: mask has {} entries",
+           allowed.size());
+  const index_t group = a.Nq / a.Nkv;
+  Mat out = xt::zeros<double>({static_cast<size_t>(T), static_cast<size_t>(a.Nq * a.Dh)});
+  if (probs) *probs = xt::zeros<double>({static_cast<size_t>(a.B * a.Nq * a.S), static_cast<size_t>(a.S)});
+  std::vector<double> z(a.S), p(a.S);
+  for (index_t b = 0; b < a.B; ++b) {
+    for (index_t h = 0; h < a.Nq; ++h) {
+      const index_t g = h / group;  // the KV head this query head reads
+      for (index_t i = 0; i < a.S; ++i) {
+        const double* qi = &q(b * a.S + i, h * a.Dh);
+        const std::uint8_t* ok = &allowed[static_cast<size_t>((b * a.S + i) * a.S)];
+        for (index_t j = 0; j < a.S; ++j) {
+          const double* kj = &k(b * a.S + j, g * a.Dh);
+          double dot = 0.0;
+          for (index_t d = 0; d < a.Dh; ++d) dot += qi[d] * kj[d];
+          z[j] = a.scaling * dot;
+        }
+        softmax_row(z.data(), ok, p.data(), a.S);
+        double* oi = &out(b * a.S + i, h * a.Dh);
+        for (index_t j = 0; j < a.S; ++j) {
+          if (p[j] == 0.0) continue;
+          const double* vj = &v(b * a.S + j, g * a.Dh);
+          for (index_t d = 0; d < a.Dh; ++d) oi[d] += p[j] * vj[d];
+        }
+        if (probs)
+          for (index_t j = 0; j < a.S; ++j) (*probs)((b * a.Nq + h) * a.S + i, j) = p[j];
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace g4::ops
