@@ -34,6 +34,10 @@ GoldenBundle::GoldenBundle(const std::string& dir) : dir_(dir) {
   inputs_.attention_mask = read_ids(h5_, "/inputs/attention_mask", file);
   G4_CHECK(inputs_.attention_mask.shape() == inputs_.input_ids.shape(), IoError,
            "{}: '/inputs/attention_mask' shape differs from '/inputs/input_ids'", file);
+  for (auto id : inputs_.input_ids)
+    G4_CHECK(id >= 0 && id < config_.vocab_size, IoError,
+             "{}: dataset '/inputs/input_ids' holds token id {}, outside the vocabulary [0, {}) of config.json", file,
+             id, config_.vocab_size);
   for (auto v : inputs_.attention_mask)
     G4_CHECK(v == 0 || v == 1, IoError, "{}: '/inputs/attention_mask' holds {} (expected 0 or 1)", file, v);
   if (h5_.has("/inputs/mm_token_type_ids")) {

@@ -37,18 +37,15 @@ VerifyResult verify(const VerifyOptions& opt) {
     produced.insert(name);
     if (!std::regex_search(name, pattern)) return;
     VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    if (!bundle.has_tap(name)) {
-      row.problem = "missing from the golden";
-    } else {
-      const golden::GoldenTap g = bundle.tap(name);
-      if (g.shape != row.shape) {
-        row.problem = fmt::format("shape [{}] in the golden, [{}] here", fmt::join(g.shape, ","), fmt::join(row.shape, ","));
-      } else {
-        const auto valid = token_validity(g.shape, g.layout, attn, B, S);
-        row.m = compare(g.data.data(), value.data(), g.data.size(), valid.data());
-        if (row.m.compared == 0) row.problem = "no valid element to compare";
-      }
-    }
+    // A golden that lacks a tap of this config, or holds it in another shape, is bad input.
+    G4_CHECK(bundle.has_tap(name), IoError, "{}: dataset '/taps/{}' is missing (the reference produces it for "
+             "this config)", bundle.h5_path(), name);
+    const golden::GoldenTap g = bundle.tap(name);
+    G4_CHECK(g.shape == row.shape, IoError, "{}: dataset '/taps/{}' has shape [{}], expected [{}] for this config",
+             bundle.h5_path(), name, fmt::join(g.shape, ","), fmt::join(row.shape, ","));
+    const auto valid = token_validity(g.shape, g.layout, attn, B, S);
+    row.m = compare(g.data.data(), value.data(), g.data.size(), valid.data());
+    if (row.m.compared == 0) row.problem = "no valid element to compare";
     res.rows.push_back(std::move(row));
   };
   text::ForwardOptions fo;

@@ -799,6 +799,7 @@ def export_bundle(family: str, seed: int, seq: int, batch: int, out_dir: str, co
                 os.remove(os.path.join(out_dir, fn))
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
+    os.chmod(os.path.join(out_dir, "model.safetensors"), 0o644)  # safetensors writes 0600
     gen_cfg = os.path.join(out_dir, "generation_config.json")
     if os.path.exists(gen_cfg):
         os.remove(gen_cfg)
