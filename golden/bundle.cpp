@@ -24,9 +24,13 @@ GoldenBundle::GoldenBundle(const std::string& dir) : dir_(dir) {
   namespace fs = std::filesystem;
   G4_CHECK(fs::is_directory(dir), IoError, "{}: not a golden bundle directory (expected config.json, "
            "model.safetensors and golden.h5 inside)", dir);
-  for (const char* f : {"config.json", "model.safetensors", "golden.h5"})
+  for (const char* f : {"config.json", "golden.h5"})
     G4_CHECK(fs::exists(fs::path(dir) / f), IoError, "{}/{}: missing (a golden bundle needs config.json, "
-             "model.safetensors and golden.h5)", dir, f);
+             "model.safetensors or a sharded model.safetensors.index.json, and golden.h5)", dir, f);
+  const bool single = fs::exists(fs::path(dir) / "model.safetensors");
+  G4_CHECK(single || fs::exists(fs::path(dir) / "model.safetensors.index.json"), IoError,
+           "{}/model.safetensors: missing (nor is there a sharded model.safetensors.index.json)", dir);
+  weights_path_ = dir + (single ? "/model.safetensors" : "/model.safetensors.index.json");
   config_ = text::load_text_config(dir + "/config.json");
   h5_.open(h5_path());
   const std::string file = h5_path();

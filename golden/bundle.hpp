@@ -1,6 +1,6 @@
 #pragma once
-// A golden bundle (golden/README.md): a directory with config.json, model.safetensors and
-// golden.h5 (inputs, taps, provenance), written by golden/exporter/export_text.py.
+// A golden bundle (golden/README.md): a directory with config.json, model.safetensors (or shards
+// with model.safetensors.index.json, as transformers writes them) and golden.h5 (inputs, taps, provenance), written by golden/exporter/export_text.py.
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +25,7 @@ class GoldenBundle {
   const std::string& dir() const { return dir_; }
   const text::TextConfig& config() const { return config_; }
   const text::TextInputs& inputs() const { return inputs_; }
-  std::string weights_path() const { return dir_ + "/model.safetensors"; }
+  const std::string& weights_path() const { return weights_path_; }  // single file or shard index
   std::string h5_path() const { return dir_ + "/golden.h5"; }
 
   std::vector<std::string> tap_names() const;   // every dataset under /taps
@@ -36,6 +36,7 @@ class GoldenBundle {
 
  private:
   std::string dir_;
+  std::string weights_path_;
   text::TextConfig config_;
   text::TextInputs inputs_;
   H5Reader h5_;
