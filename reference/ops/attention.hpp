@@ -7,12 +7,16 @@
 //   scores[b, h, i, j] = scaling · q[b, i, h] · k[b, j, h / (Nq/Nkv)]     Gemma 4: scaling = 1
 //   P = softmax_j(scores) over allowed j;   o[b, i, h] = Σ_j P[b, h, i, j] · v[b, j, h / (Nq/Nkv)]
 //   returns o: row-major [T, Nq·Dh];  probs (optional): row-major [B·Nq·S, S] = [B, Nq, S, S]
+// The two products go through ops::linear (the one matmul primitive, dgemm by default, the naive
+// loop with `--matmul naive`): plain dot-product loops here ran at ~4 GFLOP/s and took half of
+// a real-size E2B layer (bench/README.md).
 // Upstream: modeling_gemma4.py eager_attention_forward (repeat_kv for GQA).
 #include <cstdint>
 #include <vector>
 
 #include "reference/common/check.hpp"
 #include "reference/common/tensor.hpp"
+#include "reference/ops/matmul.hpp"
 #include "reference/ops/softmax.hpp"
 
 namespace g4::ops {
@@ -32,30 +36,33 @@ inline Mat attention(const Mat& q, const Mat& k, const Mat& v, const std::vector
   G4_CHECK(static_cast<index_t>(allowed.size()) == a.B * a.S * a.S, ShapeError, "attention: mask has {} entries",
            allowed.size());
   const index_t group = a.Nq / a.Nkv;
+  const size_t S = static_cast<size_t>(a.S), Dh = static_cast<size_t>(a.Dh);
   Mat out = xt::zeros<double>({static_cast<size_t>(T), static_cast<size_t>(a.Nq * a.Dh)});
-  if (probs) *probs = xt::zeros<double>({static_cast<size_t>(a.B * a.Nq * a.S), static_cast<size_t>(a.S)});
-  std::vector<double> z(a.S), p(a.S);
+  if (probs) *probs = xt::zeros<double>({static_cast<size_t>(a.B * a.Nq * a.S), S});
+  // Per (batch, head): scores = scaling · Q_h · K_gᵀ and o_h = P · V_g, both through the one
+  // matmul primitive (ops/matmul.hpp), so `--matmul naive` gives the plain-loop definition.
+  Mat qh = Mat::from_shape({S, Dh}), kg = qh, vg_t = Mat::from_shape({Dh, S});  // [S, Dh], [S, Dh], [Dh, S]
+  Mat p = Mat::from_shape({S, S});                                                  // [S, S]
   for (index_t b = 0; b < a.B; ++b) {
     for (index_t h = 0; h < a.Nq; ++h) {
       const index_t g = h / group;  // the KV head this query head reads
+      for (index_t s = 0; s < a.S; ++s)
+        for (index_t d = 0; d < a.Dh; ++d) {
+          qh(s, d) = q(b * a.S + s, h * a.Dh + d);
+          kg(s, d) = k(b * a.S + s, g * a.Dh + d);
+          vg_t(d, s) = v(b * a.S + s, g * a.Dh + d);
+        }
+      Mat z = linear(qh, kg);                                                       // [S, S]
       for (index_t i = 0; i < a.S; ++i) {
-        const double* qi = &q(b * a.S + i, h * a.Dh);
-        const std::uint8_t* ok = &allowed[static_cast<size_t>((b * a.S + i) * a.S)];
-        for (index_t j = 0; j < a.S; ++j) {
-          const double* kj = &k(b * a.S + j, g * a.Dh);
-          double dot = 0.0;
-          for (index_t d = 0; d < a.Dh; ++d) dot += qi[d] * kj[d];
-          z[j] = a.scaling * dot;
-        }
-        softmax_row(z.data(), ok, p.data(), a.S);
-        double* oi = &out(b * a.S + i, h * a.Dh);
-        for (index_t j = 0; j < a.S; ++j) {
-          if (p[j] == 0.0) continue;
-          const double* vj = &v(b * a.S + j, g * a.Dh);
-          for (index_t d = 0; d < a.Dh; ++d) oi[d] += p[j] * vj[d];
-        }
+        double* zi = &z(i, 0);
+        for (index_t j = 0; j < a.S; ++j) zi[j] *= a.scaling;
+        softmax_row(zi, &allowed[static_cast<size_t>((b * a.S + i) * a.S)], &p(i, 0), a.S);
+      }
+      const Mat o = linear(p, vg_t);                                                // [S, Dh]
+      for (index_t i = 0; i < a.S; ++i) {
+        for (index_t d = 0; d < a.Dh; ++d) out(b * a.S + i, h * a.Dh + d) = o(i, d);
         if (probs)
-          for (index_t j = 0; j < a.S; ++j) (*probs)((b * a.Nq + h) * a.S + i, j) = p[j];
+          for (index_t j = 0; j < a.S; ++j) (*probs)((b * a.Nq + h) * a.S + i, j) = p(i, j);
       }
     }
   }
