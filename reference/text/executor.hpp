@@ -18,6 +18,10 @@ namespace g4::text {
 class Executor {
  public:
   virtual ~Executor() = default;
+  // Called before each decoder layer's nodes (and with -1 before the embedding and the head):
+  // an executor that prepares weights (quantises, packs) may drop what it prepared for the
+  // previous layer, since weights are held one layer at a time.
+  virtual void begin_layer(index_t layer) {}
   virtual Mat linear(const std::string& name, const Mat& x, const Mat& w) = 0;             // x·Wᵀ
   virtual Mat rms_norm(const std::string& name, const Mat& x, const Vec* w, double eps, index_t dim) = 0;
   virtual Mat rope(const std::string& name, const Mat& x, const std::vector<index_t>& positions,

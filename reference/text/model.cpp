@@ -53,12 +53,15 @@ std::string TextModel::layer_name(index_t i) const { return opt_.prefix + "layer
 
 Mat TextModel::forward(const TextInputs& in) {
   ForwardState st = prepare(in);
+  ex_.begin_layer(-1);
   Mat h = embed(in);                                        // [T, D]
   if (c_.ple_dim() > 0) per_layer_inputs(in, h, st);
   for (index_t i = 0; i < c_.num_hidden_layers; ++i) {
     const LayerWeights w = w_.layer(i);                     // one layer in memory at a time
+    ex_.begin_layer(i);
     h = decoder_layer(i, w, h, st);
   }
+  ex_.begin_layer(-1);
   return opt_.lm_head ? head(h, st) : Mat{};
 }
 
@@ -159,7 +162,7 @@ Mat TextModel::attention(index_t i, const LayerWeights& w, const Mat& a, Forward
   Mat probs;
   const ops::AttentionShape shape{B, S, Nq, Nkv, Dh, 1.0};
   const Mat o = ex_.attention(n + ".attn_out", q, k, v, st.masks.at(spec.type), shape, sink_ ? &probs : nullptr);
-  if (sink_) tap(n + ".attn_probs", probs, {B, Nq, S, S});
+  if (sink_ && probs.size() == static_cast<size_t>(B * Nq * S * S)) tap(n + ".attn_probs", probs, {B, Nq, S, S});
   tap(n + ".attn_out", o, {B, S, Nq * Dh});
   return tap(n + ".o_proj", ex_.linear(n + ".o_proj", o, w.o_proj), {B, S, c_.hidden_size});
 }
