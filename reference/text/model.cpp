@@ -28,6 +28,20 @@ Mat heads_first(const Mat& m, index_t B, index_t S, index_t N, index_t Dh) {
   return out;
 }
 
+// Cached rows [B·past, C] then new rows [B·S, C], interleaved per batch row: [B·(past + S), C].
+Mat with_past(const Mat& cached, const Mat& fresh, index_t B, index_t past, index_t S) {
+  G4_CHECK(rows(cached) == B * past && cols(cached) == cols(fresh), ShapeError,
+           "KV cache is [{}, {}], expected [{}, {}]", rows(cached), cols(cached), B * past, cols(fresh));
+  Mat out = Mat::from_shape({static_cast<size_t>(B * (past + S)), fresh.shape(1)});
+  for (index_t b = 0; b < B; ++b) {
+    for (index_t j = 0; j < past; ++j)
+      for (index_t c = 0; c < cols(fresh); ++c) out(b * (past + S) + j, c) = cached(b * past + j, c);
+    for (index_t s = 0; s < S; ++s)
+      for (index_t c = 0; c < cols(fresh); ++c) out(b * (past + S) + past + s, c) = fresh(b * S + s, c);
+  }
+  return out;
+}
+
 // Every row equal to v: [T, n].
 Mat broadcast_rows(const Vec& v, index_t T) {
   Mat out = Mat::from_shape({static_cast<size_t>(T), v.size()});
@@ -65,24 +79,25 @@ Mat TextModel::forward(const TextInputs& in) {
   return opt_.lm_head ? head(h, st) : Mat{};
 }
 
-ForwardState TextModel::prepare(const TextInputs& in) {
+ForwardState TextModel::prepare(const TextInputs& in, index_t past) {
   ForwardState st;
   st.B = static_cast<index_t>(in.input_ids.shape(0));
   st.S = static_cast<index_t>(in.input_ids.shape(1));
-  G4_CHECK(in.attention_mask.shape() == in.input_ids.shape(), ShapeError,
-           "inputs: attention_mask [{}, {}] does not match input_ids [{}, {}]", in.attention_mask.shape(0),
-           in.attention_mask.shape(1), st.B, st.S);
-  G4_CHECK(in.mm_token_type_ids.size() == 0 || in.mm_token_type_ids.shape() == in.input_ids.shape(), ShapeError,
-           "inputs: mm_token_type_ids does not match input_ids [{}, {}]", st.B, st.S);
+  st.past = past;
+  G4_CHECK(past >= 0 && index_t(in.attention_mask.shape(0)) == st.B && index_t(in.attention_mask.shape(1)) == past + st.S,
+           ShapeError, "inputs: attention_mask is [{}, {}], expected [{}, {}] (batch, cached + new tokens)",
+           in.attention_mask.shape(0), in.attention_mask.shape(1), st.B, past + st.S);
+  G4_CHECK(in.mm_token_type_ids.size() == 0 || in.mm_token_type_ids.shape() == in.attention_mask.shape(), ShapeError,
+           "inputs: mm_token_type_ids does not match attention_mask [{}, {}]", st.B, past + st.S);
   for (auto id : in.input_ids)
     G4_CHECK(id >= 0 && id < c_.vocab_size, ShapeError, "inputs: token id {} outside the vocabulary [0, {})", id,
              c_.vocab_size);
   // Positions are 0..S-1 in every row: transformers does not shift them for padding.
   for (index_t b = 0; b < st.B; ++b)
-    for (index_t s = 0; s < st.S; ++s) st.positions.push_back(s);
+    for (index_t s = 0; s < st.S; ++s) st.positions.push_back(past + s);
   const IdMat block = in.mm_token_type_ids.size() ? ops::vision_block_ids(in.mm_token_type_ids) : IdMat{};
   for (LayerType t : {LayerType::kSliding, LayerType::kFull})
-    st.masks[t] = ops::build_mask({t, c_.sliding_window, c_.use_bidirectional_attention}, in.attention_mask, block);
+    st.masks[t] = ops::build_mask({t, c_.sliding_window, c_.use_bidirectional_attention}, in.attention_mask, block, past);
   return st;
 }
 
@@ -151,18 +166,26 @@ Mat TextModel::attention(index_t i, const LayerWeights& w, const Mat& a, Forward
     k = tap(n + ".k_norm", ex_.rms_norm(n + ".k_norm", k_raw, &w.k_norm, eps, Dh), {B, S, Nkv, Dh});
     k = tap(n + ".k_rope", ex_.rope(n + ".k_rope", k, st.positions, inv_freq, Dh), {B, S, Nkv, Dh});
     v = tap(n + ".v_norm", ex_.rms_norm(n + ".v_norm", v_raw, nullptr, eps, Dh), {B, S, Nkv, Dh});
+    if (auto c = st.cache.find(i); c != st.cache.end()) {  // prepend the cached tokens, row by row
+      k = with_past(c->second.first, k, B, st.past, S);
+      v = with_past(c->second.second, v, B, st.past, S);
+    }
+    if (st.record_cache) st.cache[i] = {k, v};
     if (spec.kv_role == KvRole::kStore) {
-      st.shared_kv[i] = {k, v};
+      st.shared_kv[i] = {k, v};  // full length: shared layers see every cached key too
       if (sink_) {
-        tap(n + ".shared_k", heads_first(k, B, S, Nkv, Dh), {B, Nkv, S, Dh});
-        tap(n + ".shared_v", heads_first(v, B, S, Nkv, Dh), {B, Nkv, S, Dh});
+        tap(n + ".shared_k", heads_first(k, B, st.past + S, Nkv, Dh), {B, Nkv, st.past + S, Dh});
+        tap(n + ".shared_v", heads_first(v, B, st.past + S, Nkv, Dh), {B, Nkv, st.past + S, Dh});
       }
     }
   }
+  const index_t Skv = rows(k) / B;
+  G4_CHECK(Skv == st.past + S, ShapeError, "layer {}: {} keys per row, expected past {} + {} (is the KV cache filled?)",
+           i, Skv, st.past, S);
   Mat probs;
-  const ops::AttentionShape shape{B, S, Nq, Nkv, Dh, 1.0};
+  const ops::AttentionShape shape{B, S, Nq, Nkv, Dh, 1.0, Skv};
   const Mat o = ex_.attention(n + ".attn_out", q, k, v, st.masks.at(spec.type), shape, sink_ ? &probs : nullptr);
-  if (sink_ && probs.size() == static_cast<size_t>(B * Nq * S * S)) tap(n + ".attn_probs", probs, {B, Nq, S, S});
+  if (sink_ && probs.size() == static_cast<size_t>(B * Nq * S * Skv)) tap(n + ".attn_probs", probs, {B, Nq, S, Skv});
   tap(n + ".attn_out", o, {B, S, Nq * Dh});
   return tap(n + ".o_proj", ex_.linear(n + ".o_proj", o, w.o_proj), {B, S, c_.hidden_size});
 }

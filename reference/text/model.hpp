@@ -23,8 +23,8 @@ namespace g4::text {
 
 struct TextInputs {
   IdMat input_ids;          // [B, S]
-  IdMat attention_mask;     // [B, S], 1 = real token, 0 = padding
-  IdMat mm_token_type_ids;  // [B, S] (0 text, 1 image, 2 video, 3 audio), or empty
+  IdMat attention_mask;     // [B, past + S], 1 = real token, 0 = padding (cached tokens included)
+  IdMat mm_token_type_ids;  // [B, past + S] (0 text, 1 image, 2 video, 3 audio), or empty
 };
 
 using TapSink = std::function<void(const std::string& name, const Mat& value, const std::vector<index_t>& shape)>;
@@ -35,11 +35,15 @@ struct ForwardOptions {
   index_t lm_head_rows = 8192;    // tied head computed in vocabulary chunks of this many rows
 };
 
-// Per-forward state shared by the layers: positions, masks, and the stored K/V of source layers.
+// Per-forward state shared by the layers: positions, masks, the KV cache of earlier tokens, and
+// the stored K/V of source layers.
 struct ForwardState {
   index_t B = 0, S = 0;
-  std::vector<index_t> positions;                              // [T]
-  std::map<LayerType, std::vector<std::uint8_t>> masks;        // [B, S, S] per layer type
+  index_t past = 0;                                            // cached tokens before these S
+  std::vector<index_t> positions;                              // [T]: past .. past + S − 1 per row
+  std::map<LayerType, std::vector<std::uint8_t>> masks;        // [B, S, past + S] per layer type
+  std::map<index_t, std::pair<Mat, Mat>> cache;                // layer -> (K, V) [B·past, Nkv·Dh] (RoPE'd, normed)
+  bool record_cache = false;                                   // store each own-KV layer's full K/V into `cache`
   std::map<index_t, std::pair<Mat, Mat>> shared_kv;            // source layer -> (K [T, Nkv·Dh], V)
   std::vector<Mat> ple;                                        // [L] of [T, P] (empty without PLE)
 };
@@ -53,7 +57,7 @@ class TextModel {
   Mat forward(const TextInputs& in);
 
   // Pieces, public for the layer benchmarks and the runner.
-  ForwardState prepare(const TextInputs& in);
+  ForwardState prepare(const TextInputs& in, index_t past = 0);
   Mat embed(const TextInputs& in);                                   // [T, D]
   void per_layer_inputs(const TextInputs& in, const Mat& h0, ForwardState& st);
   Mat decoder_layer(index_t i, const LayerWeights& w, const Mat& h, ForwardState& st);

@@ -89,3 +89,44 @@ BOOST_AUTO_TEST_CASE(kv_shared_layers_read_their_source) {
   for (const auto& [n, v] : taps)
     for (double x : v) BOOST_TEST_REQUIRE(std::isfinite(x), n);
 }
+
+// Incremental decoding: a prefill of S tokens that records the KV cache, then one decode step,
+// gives the last token the same logits as a prefill of S + 1 tokens (cache ≡ no cache), on every
+// layer kind (sliding beyond the window, full, kv-shared, PLE).
+BOOST_AUTO_TEST_CASE(decode_step_matches_longer_prefill) {
+  const TextConfig c = tiny();
+  RandomWeights w(c, 4);
+  ReferenceExecutor ex;
+  TextModel m(c, w, ex, nullptr);
+  const index_t S = 8;
+  const TextInputs full = inputs(2, S + 1, 11);
+  const Mat want = m.forward(full);  // [2·(S+1), V]
+
+  TextInputs prefix;
+  prefix.input_ids = xt::view(full.input_ids, xt::all(), xt::range(0, S));
+  prefix.attention_mask = xt::ones<std::int64_t>({size_t(2), size_t(S)});
+  ForwardState st = m.prepare(prefix);
+  st.record_cache = true;
+  Mat h = m.embed(prefix);
+  m.per_layer_inputs(prefix, h, st);
+  for (index_t i = 0; i < c.num_hidden_layers; ++i) h = m.decoder_layer(i, w.layer(i), h, st);
+
+  TextInputs step;
+  step.input_ids = xt::view(full.input_ids, xt::all(), xt::range(S, S + 1));
+  step.attention_mask = xt::ones<std::int64_t>({size_t(2), size_t(S + 1)});
+  ForwardState st2 = m.prepare(step, S);
+  st2.cache = st.cache;
+  Mat h2 = m.embed(step);
+  m.per_layer_inputs(step, h2, st2);
+  for (index_t i = 0; i < c.num_hidden_layers; ++i) h2 = m.decoder_layer(i, w.layer(i), h2, st2);
+  const Mat got = m.head(h2, st2);  // [2, V]
+  double worst = 0, norm = 0;
+  for (index_t b = 0; b < 2; ++b)
+    for (index_t v = 0; v < c.vocab_size; ++v) {
+      worst = std::max(worst, std::abs(got(b, v) - want(b * (S + 1) + S, v)));
+      norm = std::max(norm, std::abs(want(b * (S + 1) + S, v)));
+    }
+  BOOST_TEST_MESSAGE("decode vs prefill: max |diff| " << worst << " (max |logit| " << norm << ")");
+  BOOST_TEST(worst <= 1e-12 * norm);
+  BOOST_TEST(norm > 0.1);
+}
