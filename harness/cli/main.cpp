@@ -1,6 +1,9 @@
 // gemma4-harness: the command line.
 //
 //   gemma4-harness verify --golden BUNDLE [--taps REGEX] [--tolerance X] [--matmul naive|blas] [--all]
+//   gemma4-harness run [--golden B1,B2] [--policies P1,P2] [--variants V1,V2] [--layers K1,K2] [--tokens N]
+//                      [--modes teacher,free] [--no-real] [--no-golden] [--seed N] [--threads N]
+//                      [--repeats N] [--out PATH.h5] [--tolerances FILE] [--quiet]
 //   gemma4-harness tables params
 //   gemma4-harness config VARIANT|config.json
 //
@@ -12,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/run_command.hpp"
 #include "harness/tables.hpp"
 #include "harness/verify.hpp"
 #include "reference/common/check.hpp"
@@ -22,6 +26,9 @@ namespace {
 constexpr const char* kUsage =
     "usage:\n"
     "  gemma4-harness verify --golden BUNDLE [--taps REGEX] [--tolerance X] [--matmul naive|blas] [--failures-only]\n"
+    "  gemma4-harness run [--golden B1,B2] [--policies P1,P2] [--variants V1,V2] [--layers sliding,full,kv-shared,moe]\n"
+    "                     [--tokens N] [--context N] [--modes teacher,free] [--no-real] [--no-golden] [--seed N] [--threads N]\n"
+    "                     [--repeats N] [--out PATH.h5] [--tolerances FILE] [--quiet]\n"
     "  gemma4-harness tables params\n"
     "  gemma4-harness config VARIANT|PATH/config.json\n";
 
@@ -88,6 +95,64 @@ int cmd_verify(const Args& a) {
   return r.pass ? 0 : 1;
 }
 
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+long long parse_int(const std::string& key, const std::string& v, long long lo, long long hi) {
+  try {
+    size_t pos = 0;
+    const long long x = std::stoll(v, &pos);
+    if (pos == v.size() && x >= lo && x <= hi) return x;
+  } catch (...) {
+  }
+  throw UsageError(fmt::format("option {} = '{}': expected an integer in [{}, {}]", key, v, lo, hi));
+}
+
+int cmd_run(const Args& a, int argc, char** argv) {
+  a.allow({"--golden", "--policies", "--variants", "--layers", "--tokens", "--context", "--modes", "--no-real", "--no-golden",
+           "--seed", "--threads", "--repeats", "--out", "--tolerances", "--quiet"});
+  if (!a.positional.empty()) throw UsageError(fmt::format("unexpected argument '{}'", a.positional[0]));
+  g4::harness::RunCommandOptions o;
+  auto get = [&](const char* k) { return a.kv.count(k) ? a.kv.at(k) : std::string(); };
+  o.goldens = split(get("--golden"));
+  o.policies = split(get("--policies"));
+  o.variants = split(get("--variants"));
+  o.kinds = split(get("--layers"));
+  for (const auto& k : o.kinds)
+    if (k != "sliding" && k != "full" && k != "kv-shared" && k != "moe")
+      throw UsageError(fmt::format("--layers: unknown kind '{}' (sliding, full, kv-shared, moe)", k));
+  if (a.kv.count("--modes")) {
+    o.teacher = o.free = false;
+    for (const auto& m : split(get("--modes"))) {
+      if (m == "teacher") o.teacher = true;
+      else if (m == "free") o.free = true;
+      else throw UsageError(fmt::format("--modes: unknown mode '{}' (teacher, free)", m));
+    }
+  }
+  o.real = !a.kv.count("--no-real");
+  o.golden = !a.kv.count("--no-golden");
+  if (a.kv.count("--tokens")) o.tokens = parse_int("--tokens", get("--tokens"), 1, 1 << 16);
+  if (a.kv.count("--context")) o.context = parse_int("--context", get("--context"), 0, 1 << 20);
+  if (a.kv.count("--seed")) o.seed = static_cast<std::uint64_t>(parse_int("--seed", get("--seed"), 0, 1LL << 62));
+  if (a.kv.count("--threads")) o.threads = static_cast<int>(parse_int("--threads", get("--threads"), 1, 1024));
+  if (a.kv.count("--repeats")) o.repeats = static_cast<int>(parse_int("--repeats", get("--repeats"), 0, 1000));
+  o.out = get("--out");
+  o.tolerances = get("--tolerances");
+  o.quiet = a.kv.count("--quiet");
+  return g4::harness::run_command(o, argc, argv);
+}
+
 int cmd_tables(const Args& a) {
   a.allow({});
   if (a.positional.size() != 1 || a.positional[0] != "params")
@@ -117,8 +182,9 @@ int main(int argc, char** argv) {
       fmt::print("{}", kUsage);
       return 0;
     }
-    const Args args(argc, argv, 2, {"--failures-only"});
+    const Args args(argc, argv, 2, {"--failures-only", "--no-real", "--no-golden", "--quiet"});
     if (cmd == "verify") return cmd_verify(args);
+    if (cmd == "run") return cmd_run(args, argc, argv);
     if (cmd == "tables") return cmd_tables(args);
     if (cmd == "config") return cmd_config(args);
     throw UsageError(fmt::format("unknown command '{}'", cmd));

@@ -65,10 +65,13 @@ LayerWeights RandomWeights::layer(index_t i) {
   w.post_feedforward_layernorm = around_one(seed_, i, "post_feedforward_layernorm", D, 0.1);
   w.layer_scalar = 0.5 + 0.5 * NormalStream(seed_, i, "layer_scalar").uniform();
   w.q_proj = normal_mat(seed_, i, "q_proj", Nq * Dh, D, inv_d);
-  w.q_norm = around_one(seed_, i, "q_norm", Dh, 0.1);
+  // Gemma 4 attends with scaling 1.0: the usual 1/sqrt(Dh) temperature lives in the learned q/k
+  // norm scales. Each is drawn around Dh^(-1/4), so q·k has unit variance (not Dh).
+  const double qk_scale = std::pow(double(Dh), -0.25);
+  w.q_norm = around_one(seed_, i, "q_norm", Dh, 0.1) * qk_scale;
   if (s.kv_role != KvRole::kReuse) {
     w.k_proj = normal_mat(seed_, i, "k_proj", Nkv * Dh, D, inv_d);
-    w.k_norm = around_one(seed_, i, "k_norm", Dh, 0.1);
+    w.k_norm = around_one(seed_, i, "k_norm", Dh, 0.1) * qk_scale;
     if (!s.k_eq_v) w.v_proj = normal_mat(seed_, i, "v_proj", Nkv * Dh, D, inv_d);
   }
   w.o_proj = normal_mat(seed_, i, "o_proj", D, Nq * Dh, 1.0 / std::sqrt(double(Nq * Dh)));

@@ -5,7 +5,9 @@
 // made without making layers 0..i-1, and the numbers do not depend on the platform's <random>
 // (splitmix64 + Box–Muller, both written out here).
 // Magnitudes: linear weights ~ N(0, 1/fan_in), so a unit-RMS input gives unit-RMS outputs (the
-// regime of trained Gemma layers after their RMSNorms); norm weights 1 + 0.1·N(0,1); layer_scalar
+// regime of trained Gemma layers after their RMSNorms); norm weights 1 + 0.1·N(0,1), except q/k
+// norms at Dh^(-1/4)·(1 + 0.1·N) (attention scaling is 1.0 in Gemma 4, so the 1/sqrt(Dh)
+// temperature must come from these scales, or every softmax is nearly one-hot); layer_scalar
 // uniform in [0.5, 1]; router scale 1 + 0.1·N, per_expert_scale uniform [0.5, 1.5]; embeddings
 // N(0, 1) / sqrt(D) so that E[ids]·sqrt(D) has unit RMS.
 #include <cstdint>

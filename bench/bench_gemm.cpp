@@ -1,0 +1,276 @@
+// CPU GEMM / GEMV kernels (optimized/cpu/gemm.hpp) at Gemma 4 shapes, per precision policy,
+// beside this machine's own ceilings measured in the same run (DESIGN.md section 6):
+//   baseline/stream_read       multi-threaded sum over a 1 GiB buffer (GB/s)
+//   baseline/{sgemm,dgemm}     OpenBLAS on the same prefill shape, float32 / float64 weights
+//   baseline/sgemv             OpenBLAS on the same decode shape, float32 weights
+//   gemm/<policy>/<shape>/<mode>           cpu::gemm (AVX-512 kernels where the CPU has them)
+//   gemm_portable/<policy>/<shape>/<mode>  the portable path (weights widened to f32 + sgemm):
+//                                          the "widen + sgemm" candidate, for comparison
+// Modes: prefill512 (M = 512 tokens) and decode (M = 1). Shapes (N, K) = (out, in features):
+//   e2b_q_proj (2048, 1536), e2b_gate (6144, 1536), 31b_q_proj (16384, 5376).
+// Decode rotates over enough copies of the packed weight (>= 3 × 32 MiB L3) that every call
+// streams its weights from DRAM, as a real decode step does (one pass over all layers).
+// Counters: GFLOPs (2·M·N·K / time), GBps (packed weight bytes / time), x_sgemm (baseline time /
+// time: sgemm for prefill, sgemv for decode, same shape, same run), frac_stream (GBps / the
+// stream read bandwidth). Times are medians over the iterations (manual timing).
+// Validation before timing: rows 0..1 of the output against gemm_naive on the same rows and the
+// float64 product, with the ratio rule of tests/optimized/cpu/test_gemm.cpp; a failing case is
+// reported as an error, not timed.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "optimized/cpu/gemm.hpp"
+#include "optimized/cpu/gemm_isa.hpp"
+#include "optimized/cpu/policy.hpp"
+
+using namespace g4::cpu;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Shape {
+  const char* name;
+  std::int64_t N, K;
+};
+const Shape kShapes[] = {{"e2b_q_proj", 2048, 1536}, {"e2b_gate", 6144, 1536}, {"31b_q_proj", 16384, 5376}};
+constexpr std::int64_t kPrefillM = 512;
+constexpr std::size_t kRotateBytes = std::size_t(96) << 20;  // 3 × the 32 MiB L3
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+template <class F>
+double median_time(F&& f, int reps) {
+  std::vector<double> t;
+  f();
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    t.push_back(seconds(t0, Clock::now()));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+
+// Read bandwidth: the threads sum a 1 GiB buffer, claiming 4 MiB chunks from a shared counter (as
+// the GEMV kernels claim panels, so a thread delayed by another process does not stall the pass),
+// 8 independent accumulators per thread so the loop is load-bound; GB/s of the median of 5 passes.
+double stream_read_gbps() {
+  static const double gbps = [] {
+    const std::size_t n = (std::size_t(1) << 30) / 8, chunk = (std::size_t(4) << 20) / 8;
+    std::vector<std::uint64_t> buf(n, 1);
+    const int nt = threads();
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(nt));
+    auto pass = [&] {
+      std::atomic<std::size_t> next{0};
+      std::vector<std::thread> th;
+      for (int t = 0; t < nt; ++t)
+        th.emplace_back([&, t] {
+          std::uint64_t s[8] = {};
+          for (std::size_t b; (b = next.fetch_add(chunk)) < n;)
+            for (std::size_t i = b; i < std::min(n, b + chunk); i += 8)
+              for (int u = 0; u < 8; ++u) s[u] += buf[i + u];
+          sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+        });
+      for (auto& x : th) x.join();
+      benchmark::DoNotOptimize(sums.data());
+    };
+    return static_cast<double>(n * 8) / median_time(pass, 5) * 1e-9;
+  }();
+  return gbps;
+}
+
+// Weights of a shape, generated once: W ~ N(0, 1/K) as float64 (the loader's type) and float32.
+struct ShapeData {
+  std::vector<double> w;
+  std::vector<float> wf;
+  std::vector<float> a;  // [512, K] activations ~ N(0, 1)
+};
+ShapeData& shape_data(const Shape& s) {
+  static std::map<std::string, std::unique_ptr<ShapeData>> cache;
+  auto& p = cache[s.name];
+  if (!p) {
+    p = std::make_unique<ShapeData>();
+    std::mt19937_64 g(12345);
+    std::normal_distribution<double> d(0.0, 1.0);
+    p->w.resize(static_cast<std::size_t>(s.N * s.K));
+    for (auto& x : p->w) x = d(g) / std::sqrt(static_cast<double>(s.K));
+    p->wf.assign(p->w.begin(), p->w.end());
+    p->a.resize(static_cast<std::size_t>(kPrefillM * s.K));
+    for (auto& x : p->a) x = static_cast<float>(d(g));
+  }
+  return *p;
+}
+
+std::size_t copies_for(std::size_t bytes) {
+  return std::clamp<std::size_t>((kRotateBytes + bytes - 1) / std::max<std::size_t>(bytes, 1), 1, 64);
+}
+
+// OpenBLAS baselines of a shape and mode (median seconds), measured once per run.
+double baseline_seconds(const Shape& s, bool decode, bool dgemm) {
+  static std::map<std::string, double> cache;
+  const std::string key = std::string(s.name) + (decode ? "/d" : "/p") + (dgemm ? "64" : "32");
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  ShapeData& d = shape_data(s);
+  const std::int64_t M = decode ? 1 : kPrefillM, N = s.N, K = s.K;
+  std::vector<float> c(static_cast<std::size_t>(M * N));
+  double t = 0;
+  if (dgemm) {
+    std::vector<double> ad(d.a.begin(), d.a.begin() + M * K), cd(static_cast<std::size_t>(M * N));
+    t = median_time([&] {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, ad.data(), K, d.w.data(), K, 0.0, cd.data(), N);
+    }, 3);
+  } else if (decode) {
+    const std::size_t n = copies_for(d.wf.size() * 4);
+    std::vector<std::vector<float>> ws(n, d.wf);
+    std::size_t i = 0;
+    t = median_time([&] {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, ws[i++ % n].data(), K, d.a.data(), 1, 0.0f, c.data(), 1);
+    }, 31);
+  } else {
+    t = median_time([&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, d.a.data(), K, d.wf.data(), K, 0.0f, c.data(), N);
+    }, 5);
+  }
+  cache[key] = t;
+  return t;
+}
+
+// Ratio-rule validation of rows 0..min(M, 2)−1 of c against gemm_naive and float64.
+bool validate(const Shape& s, std::int64_t M, const PackedWeight& pw, const std::vector<float>& c, std::string* why) {
+  ShapeData& d = shape_data(s);
+  const std::int64_t rows = std::min<std::int64_t>(M, 2), N = s.N, K = s.K;
+  std::vector<float> cn(static_cast<std::size_t>(rows * N));
+  gemm_naive(d.a.data(), rows, pw, cn.data());
+  double eo = 0, en = 0, rr = 0;
+  for (std::int64_t m = 0; m < rows; ++m)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double ex = 0;
+      for (std::int64_t k = 0; k < K; ++k) ex += static_cast<double>(d.a[m * K + k]) * d.w[n * K + k];
+      const double o = c[m * N + n], nv = cn[m * N + n];
+      if (!std::isfinite(o)) {
+        *why = "non-finite output";
+        return false;
+      }
+      eo += (o - ex) * (o - ex), en += (nv - ex) * (nv - ex), rr += ex * ex;
+    }
+  eo = std::sqrt(eo / rr), en = std::sqrt(en / rr);
+  const double bound = 2 * en + 4.0 / 16777216.0 * std::sqrt(static_cast<double>(K));
+  if (eo > bound) {
+    *why = "validation failed: rel_l2 " + std::to_string(eo) + " > " + std::to_string(bound);
+    return false;
+  }
+  return true;
+}
+
+void set_counters(benchmark::State& st, double t, double flops, double bytes, double base_t) {
+  st.counters["GFLOPs"] = flops / t * 1e-9;
+  st.counters["GBps"] = bytes / t * 1e-9;
+  st.counters["x_sgemm"] = base_t / t;
+  st.counters["frac_stream"] = bytes / t * 1e-9 / stream_read_gbps();
+  st.counters["ms"] = t * 1e3;
+}
+
+void bench_gemm(benchmark::State& st, const Policy& p, const Shape& s, bool decode, GemmIsa isa) {
+  const GemmIsa used = set_gemm_isa(isa);
+  if (used != isa) {
+    st.SkipWithError("ISA not available on this CPU");
+    return;
+  }
+  ShapeData& d = shape_data(s);
+  const std::int64_t M = decode ? 1 : kPrefillM;
+  std::vector<PackedWeight> ws;
+  ws.push_back(pack_weight(d.w.data(), s.N, s.K, p));
+  const std::size_t bytes = ws[0].bytes();
+  if (decode)
+    for (std::size_t i = 1; i < copies_for(bytes); ++i) ws.push_back(ws[0]);
+  std::vector<float> c(static_cast<std::size_t>(M * s.N));
+  gemm(d.a.data(), M, ws[0], c.data());
+  std::string why;
+  if (!validate(s, M, ws[0], c, &why)) {
+    st.SkipWithError(why.c_str());
+    return;
+  }
+  const double base_t = baseline_seconds(s, decode, false);
+  std::vector<double> times;
+  std::size_t i = 0;
+  for (auto _ : st) {
+    const auto t0 = Clock::now();
+    gemm(d.a.data(), M, ws[i++ % ws.size()], c.data());
+    const double t = seconds(t0, Clock::now());
+    st.SetIterationTime(t);
+    times.push_back(t);
+  }
+  std::sort(times.begin(), times.end());
+  set_counters(st, times[times.size() / 2], 2.0 * M * s.N * s.K, static_cast<double>(bytes), base_t);
+  st.SetLabel(gemm_impl(ws[0], M) + (decode ? " x" + std::to_string(ws.size()) + " copies" : ""));
+  set_gemm_isa(GemmIsa::kAvx512);
+}
+
+void bench_baseline(benchmark::State& st, const Shape& s, bool decode, bool dgemm) {
+  ShapeData& d = shape_data(s);
+  const std::int64_t M = decode ? 1 : kPrefillM;
+  double t = 0;
+  for (auto _ : st) {
+    t = baseline_seconds(s, decode, dgemm);  // measured once (median), reported per iteration
+    st.SetIterationTime(t);
+  }
+  const double bytes = static_cast<double>(d.w.size()) * (dgemm ? 8 : 4);
+  set_counters(st, t, 2.0 * M * s.N * s.K, bytes, baseline_seconds(s, decode, false));
+  st.SetLabel(dgemm ? "openblas-dgemm" : decode ? "openblas-sgemv" : "openblas-sgemm");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RegisterBenchmark("baseline/stream_read", [](benchmark::State& st) {
+    for (auto _ : st) st.SetIterationTime(1.0 / stream_read_gbps());
+    st.counters["GBps"] = stream_read_gbps();
+    st.SetLabel(std::to_string(threads()) + " threads, 1 GiB");
+  })->UseManualTime()->Iterations(1);
+  for (const Shape& s : kShapes) {
+    for (bool decode : {false, true}) {
+      const std::string tail = std::string("/") + s.name + (decode ? "/decode" : "/prefill512");
+      if (decode) {
+        benchmark::RegisterBenchmark(("baseline/sgemv" + tail).c_str(), bench_baseline, s, true, false)
+            ->UseManualTime()->Iterations(1);
+      } else {
+        benchmark::RegisterBenchmark(("baseline/sgemm" + tail).c_str(), bench_baseline, s, false, false)
+            ->UseManualTime()->Iterations(1);
+        benchmark::RegisterBenchmark(("baseline/dgemm" + tail).c_str(), bench_baseline, s, false, true)
+            ->UseManualTime()->Iterations(1);
+      }
+      for (const Policy& p : policy_presets()) {
+        for (GemmIsa isa : {GemmIsa::kAvx512, GemmIsa::kPortable}) {
+          const std::string name = (isa == GemmIsa::kAvx512 ? "gemm/" : "gemm_portable/") + p.name + tail;
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), bench_gemm, p, s, decode, isa);
+          b->UseManualTime()->Unit(decode ? benchmark::kMicrosecond : benchmark::kMillisecond);
+          if (decode) b->MinTime(0.3);
+          else b->MinTime(0.5);
+        }
+      }
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

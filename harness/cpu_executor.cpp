@@ -1,0 +1,264 @@
+#include "harness/cpu_executor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "optimized/cpu/attention.hpp"
+#include "optimized/formats/bf16.hpp"
+#include "optimized/formats/fp16.hpp"
+#include "reference/common/check.hpp"
+
+namespace g4::harness {
+namespace {
+
+std::uint64_t fingerprint(const double* w, std::size_t n) {
+  std::uint64_t h = 1469598103934665603ULL ^ n;
+  const std::size_t step = std::max<std::size_t>(1, n / 61);
+  for (std::size_t i = 0; i < n; i += step) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &w[i], 8);
+    h = (h ^ bits) * 1099511628211ULL;
+  }
+  std::uint64_t last;
+  std::memcpy(&last, &w[n - 1], 8);
+  return (h ^ last) * 1099511628211ULL;
+}
+
+void round_storage(std::vector<float>& y, cpu::Fmt f) {
+  if (f == cpu::Fmt::kBF16) formats::round_trip_bf16(y.data(), y.data(), y.size());
+  else if (f == cpu::Fmt::kF16) formats::round_trip_fp16(y.data(), y.data(), y.size());
+  else G4_CHECK(f == cpu::Fmt::kF32, ConfigError, "storage format {} is not supported", cpu::fmt_name(f));
+}
+
+}  // namespace
+
+double storage_max(const cpu::Policy& p) {
+  switch (p.storage) {
+    case cpu::Fmt::kBF16: return formats::bf16_to_double(0x7f7f);
+    case cpu::Fmt::kF16: return 65504.0;
+    default: return std::numeric_limits<float>::max();
+  }
+}
+
+double weight_bytes(const cpu::Policy& p) {
+  switch (p.weights) {
+    case cpu::Fmt::kF32: return 4;
+    case cpu::Fmt::kBF16:
+    case cpu::Fmt::kF16: return 2;
+    case cpu::Fmt::kInt4: return 0.5 + 4.0 / std::max(1, p.weight_group);
+    default: return 1;  // int8, fp8 (one float32 scale per row of thousands: negligible)
+  }
+}
+
+double act_bytes(const cpu::Policy& p) { return p.storage == cpu::Fmt::kF32 ? 4 : 2; }
+
+CpuExecutor::CpuExecutor(cpu::Policy policy, bool naive) : policy_(std::move(policy)), naive_(naive) {}
+
+void CpuExecutor::begin_layer(index_t) { cache_.clear(); }
+
+std::vector<float> CpuExecutor::load(const Mat& x, cpu::Fmt f) {
+  std::vector<float> y(x.size());
+  switch (f) {
+    case cpu::Fmt::kBF16:
+      for (std::size_t i = 0; i < y.size(); ++i) y[i] = formats::bf16_to_float(formats::double_to_bf16(x.data()[i]));
+      break;
+    case cpu::Fmt::kF16:
+      for (std::size_t i = 0; i < y.size(); ++i) y[i] = formats::fp16_to_float(formats::double_to_fp16(x.data()[i]));
+      break;
+    default:
+      for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(x.data()[i]);
+  }
+  return y;
+}
+
+Mat CpuExecutor::store(std::vector<float> y, index_t r, index_t c) const {
+  round_storage(y, policy_.storage);
+  Mat m = Mat::from_shape({static_cast<size_t>(r), static_cast<size_t>(c)});
+  std::copy(y.begin(), y.end(), m.begin());
+  return m;
+}
+
+const cpu::PackedWeight& CpuExecutor::packed(const double* w, index_t N, index_t K) {
+  const auto key = std::make_tuple(w, N, K, fingerprint(w, static_cast<std::size_t>(N * K)));
+  auto it = cache_.find(key);
+  if (it == cache_.end()) it = cache_.emplace(key, cpu::pack_weight(w, N, K, policy_)).first;
+  return it->second;
+}
+
+std::vector<float> CpuExecutor::matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w) const {
+  std::vector<float> c(static_cast<std::size_t>(M * w.N));
+  if (naive_) cpu::gemm_naive(a.data(), M, w, c.data());
+  else cpu::gemm(a.data(), M, w, c.data());
+  return c;
+}
+
+Mat CpuExecutor::linear(const std::string&, const Mat& x, const Mat& w) {
+  G4_CHECK(cols(x) == cols(w), ShapeError, "linear: [{}, {}] · [{}, {}]ᵀ", rows(x), cols(x), rows(w), cols(w));
+  const auto& pw = packed(w.data(), rows(w), cols(w));
+  return store(matmul(load(x, policy_.storage), rows(x), pw), rows(x), rows(w));
+}
+
+// RMSNorm in float32: float32 sum of squares, pow(ms + eps, -0.5) in float32.
+Mat CpuExecutor::rms_norm(const std::string&, const Mat& x, const Vec* w, double eps, index_t dim) {
+  std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> wf;
+  if (w) wf.assign(w->begin(), w->end());
+  const index_t groups = cols(x) / dim;
+  for (index_t t = 0; t < rows(x); ++t)
+    for (index_t g = 0; g < groups; ++g) {
+      float* v = &a[static_cast<std::size_t>(t * cols(x) + g * dim)];
+      float ss = 0.f;
+      for (index_t i = 0; i < dim; ++i) ss += v[i] * v[i];
+      const float inv = std::pow(ss / static_cast<float>(dim) + static_cast<float>(eps), -0.5f);
+      for (index_t i = 0; i < dim; ++i) v[i] = v[i] * inv * (w ? wf[i] : 1.f);
+    }
+  return store(std::move(a), rows(x), cols(x));
+}
+
+// RoPE: angles pos·inv_freq in double, cos/sin rounded to float32, rotation in float32.
+Mat CpuExecutor::rope(const std::string&, const Mat& x, const std::vector<index_t>& positions, const Vec& inv_freq,
+                      index_t head_dim) {
+  std::vector<float> a = load(x, policy_.storage);
+  const index_t half = head_dim / 2, heads = cols(x) / head_dim;
+  std::vector<float> c(half), s(half);
+  for (index_t t = 0; t < rows(x); ++t) {
+    for (index_t k = 0; k < half; ++k) {
+      const double ang = static_cast<double>(positions[t]) * inv_freq(k);
+      c[k] = static_cast<float>(std::cos(ang));
+      s[k] = static_cast<float>(std::sin(ang));
+    }
+    for (index_t h = 0; h < heads; ++h) {
+      float* v = &a[static_cast<std::size_t>(t * cols(x) + h * head_dim)];
+      for (index_t k = 0; k < half; ++k) {
+        const float x0 = v[k], x1 = v[k + half];
+        v[k] = x0 * c[k] - x1 * s[k];
+        v[k + half] = x1 * c[k] + x0 * s[k];
+      }
+    }
+  }
+  return store(std::move(a), rows(x), cols(x));
+}
+
+// Attention in float32 with K/V stored in the policy's KV format (optimized/cpu/attention.hpp:
+// flash-style online softmax; the naive twin computes scores, softmax, P·V in two passes).
+Mat CpuExecutor::attention(const std::string&, const Mat& q, const Mat& k, const Mat& v,
+                           const std::vector<std::uint8_t>& allowed, const ops::AttentionShape& a, Mat*) {
+  const std::vector<float> qf = load(q, policy_.storage);
+  cpu::AttentionProblem p;
+  p.B = a.B, p.Sq = a.S, p.Skv = a.keys(), p.Nq = a.Nq, p.Nkv = a.Nkv, p.Dh = a.Dh;
+  p.scaling = static_cast<float>(a.scaling);
+  p.allowed = allowed.data();
+  std::vector<float> out(static_cast<std::size_t>(a.B * a.S * a.Nq * a.Dh));
+  if (policy_.kv == cpu::Fmt::kBF16) {
+    std::vector<std::uint16_t> kb(k.size()), vb(v.size());
+    formats::quantize_bf16(k.data(), kb.data(), k.size());
+    formats::quantize_bf16(v.data(), vb.data(), v.size());
+    if (naive_) cpu::attention_naive(qf.data(), kb.data(), vb.data(), out.data(), p);
+    else cpu::attention(qf.data(), kb.data(), vb.data(), out.data(), p);
+  } else {
+    const std::vector<float> kf = load(k, policy_.kv), vf = load(v, policy_.kv);
+    if (naive_) cpu::attention_naive(qf.data(), kf.data(), vf.data(), out.data(), p);
+    else cpu::attention(qf.data(), kf.data(), vf.data(), out.data(), p);
+  }
+  return store(std::move(out), a.B * a.S, a.Nq * a.Dh);
+}
+
+namespace {
+template <class F>
+Mat elementwise(const CpuExecutor& ex, const Mat& x, cpu::Fmt f, F&& fn) {
+  std::vector<float> a = CpuExecutor::load(x, f);
+  for (float& v : a) v = fn(v);
+  return ex.store(std::move(a), rows(x), cols(x));
+}
+float gelu_tanh_f(float x) {
+  const float k = 0.7978845608028654f;  // sqrt(2/pi) rounded to float32
+  return 0.5f * x * (1.f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+}  // namespace
+
+Mat CpuExecutor::gelu(const std::string&, const Mat& x) {
+  return elementwise(*this, x, policy_.storage, gelu_tanh_f);
+}
+Mat CpuExecutor::scale(const std::string&, const Mat& x, double s) {
+  const float sf = static_cast<float>(s);
+  return elementwise(*this, x, policy_.storage, [sf](float v) { return v * sf; });
+}
+Mat CpuExecutor::softcap(const std::string&, const Mat& x, double cap) {
+  const float c = static_cast<float>(cap);
+  return elementwise(*this, x, policy_.storage, [c](float v) { return c * std::tanh(v / c); });
+}
+Mat CpuExecutor::mul(const std::string&, const Mat& a, const Mat& b) {
+  std::vector<float> x = load(a, policy_.storage), y = load(b, policy_.storage);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] *= y[i];
+  return store(std::move(x), rows(a), cols(a));
+}
+Mat CpuExecutor::add(const std::string&, const Mat& a, const Mat& b) {
+  std::vector<float> x = load(a, policy_.storage), y = load(b, policy_.storage);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+  return store(std::move(x), rows(a), cols(a));
+}
+
+// Router in float32 (a "wide" op in every policy): softmax, top-k by probability (ties to the
+// lower expert index), renormalise, per-expert scale. Weights are kept in float32.
+ops::RouterOutput CpuExecutor::route(const std::string&, const Mat& logits, const Vec& per_expert_scale,
+                                     index_t top_k) {
+  const std::vector<float> z = load(logits, policy_.storage);
+  const index_t T = rows(logits), E = cols(logits);
+  ops::RouterOutput r;
+  r.probs = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(E)});
+  r.weights = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(top_k)});
+  r.index = xt::xtensor<std::int64_t, 2>::from_shape({static_cast<size_t>(T), static_cast<size_t>(top_k)});
+  std::vector<float> p(E);
+  std::vector<index_t> order(E);
+  for (index_t t = 0; t < T; ++t) {
+    const float* zt = &z[static_cast<std::size_t>(t * E)];
+    const float mx = *std::max_element(zt, zt + E);
+    float sum = 0.f;
+    for (index_t e = 0; e < E; ++e) sum += (p[e] = std::exp(zt[e] - mx));
+    for (index_t e = 0; e < E; ++e) r.probs(t, e) = (p[e] /= sum);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return p[a] > p[b]; });
+    float ks = 0.f;
+    for (index_t j = 0; j < top_k; ++j) ks += p[order[j]];
+    for (index_t j = 0; j < top_k; ++j) {
+      r.index(t, j) = order[j];
+      r.weights(t, j) = p[order[j]] / ks * static_cast<float>(per_expert_scale(order[j]));
+    }
+  }
+  return r;
+}
+
+// Experts: tokens gathered per expert, gate_up and down GEMMs on packed expert slices, the
+// gated GELU in float32 (rounded to storage between the GEMMs), weighted sum in float32.
+Mat CpuExecutor::experts(const std::string&, const Mat& xe, const ops::RouterOutput& r,
+                         const std::vector<double>& gate_up, const std::vector<double>& down, index_t E, index_t Fe) {
+  const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+  const std::vector<float> x = load(xe, policy_.storage);
+  std::vector<float> out(static_cast<std::size_t>(T * D), 0.f);
+  for (index_t e = 0; e < E; ++e) {
+    std::vector<index_t> tok;
+    std::vector<float> wt;
+    for (index_t t = 0; t < T; ++t)
+      for (index_t j = 0; j < K; ++j)
+        if (r.index(t, j) == e) tok.push_back(t), wt.push_back(static_cast<float>(r.weights(t, j)));
+    if (tok.empty()) continue;
+    const index_t n = static_cast<index_t>(tok.size());
+    std::vector<float> xs(static_cast<std::size_t>(n * D));
+    for (index_t i = 0; i < n; ++i) std::copy_n(&x[static_cast<std::size_t>(tok[i] * D)], D, &xs[static_cast<std::size_t>(i * D)]);
+    const auto gu = matmul(xs, n, packed(&gate_up[static_cast<std::size_t>(e * 2 * Fe * D)], 2 * Fe, D));  // [n, 2Fe]
+    std::vector<float> hidden(static_cast<std::size_t>(n * Fe));
+    for (index_t i = 0; i < n; ++i)
+      for (index_t f = 0; f < Fe; ++f)
+        hidden[i * Fe + f] = gelu_tanh_f(gu[i * 2 * Fe + f]) * gu[i * 2 * Fe + Fe + f];
+    round_storage(hidden, policy_.storage);
+    const auto y = matmul(hidden, n, packed(&down[static_cast<std::size_t>(e * D * Fe)], D, Fe));  // [n, D]
+    for (index_t i = 0; i < n; ++i)
+      for (index_t d = 0; d < D; ++d) out[static_cast<std::size_t>(tok[i] * D + d)] += wt[i] * y[i * D + d];
+  }
+  return store(std::move(out), T, D);
+}
+
+}  // namespace g4::harness

@@ -1,0 +1,66 @@
+#pragma once
+// The CPU executor: the text graph's nodes computed by optimized/cpu kernels under a precision
+// policy (optimized/cpu/policy.hpp). It adapts between the graph's float64 matrices and the
+// kernels' raw float32 buffers (optimized/ never sees xtensor):
+//   - every input is converted to the policy's storage format (so in teacher-forced mode the
+//     node sees the reference's values as it would have stored them);
+//   - every output is rounded to the storage format;
+//   - linear weights are quantised/packed once per layer (cached by content fingerprint,
+//     dropped at begin_layer);
+//   - naive = true computes the same formats with the plain kernels (the ratio rule's baseline).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "optimized/cpu/gemm.hpp"
+#include "optimized/cpu/policy.hpp"
+#include "reference/text/executor.hpp"
+
+namespace g4::harness {
+
+class CpuExecutor : public text::Executor {
+ public:
+  CpuExecutor(cpu::Policy policy, bool naive);
+  const cpu::Policy& policy() const { return policy_; }
+
+  void begin_layer(index_t layer) override;
+  Mat linear(const std::string& name, const Mat& x, const Mat& w) override;
+  Mat rms_norm(const std::string& name, const Mat& x, const Vec* w, double eps, index_t dim) override;
+  Mat rope(const std::string& name, const Mat& x, const std::vector<index_t>& positions, const Vec& inv_freq,
+           index_t head_dim) override;
+  Mat attention(const std::string& name, const Mat& q, const Mat& k, const Mat& v,
+                const std::vector<std::uint8_t>& allowed, const ops::AttentionShape& shape, Mat* probs) override;
+  Mat gelu(const std::string& name, const Mat& x) override;
+  Mat mul(const std::string& name, const Mat& a, const Mat& b) override;
+  Mat add(const std::string& name, const Mat& a, const Mat& b) override;
+  Mat scale(const std::string& name, const Mat& x, double s) override;
+  Mat softcap(const std::string& name, const Mat& x, double cap) override;
+  ops::RouterOutput route(const std::string& name, const Mat& logits, const Vec& per_expert_scale,
+                          index_t top_k) override;
+  Mat experts(const std::string& name, const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
+              const std::vector<double>& down, index_t E, index_t Fe) override;
+
+  // Float32 buffer of a matrix after storage in format `f` (F32, BF16 or F16).
+  static std::vector<float> load(const Mat& x, cpu::Fmt f);
+  // Rounds a float32 buffer to the storage format and widens it to a Mat [r, c].
+  Mat store(std::vector<float> y, index_t r, index_t c) const;
+
+ private:
+  const cpu::PackedWeight& packed(const double* w, index_t N, index_t K);
+  std::vector<float> matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w) const;
+
+  cpu::Policy policy_;
+  bool naive_;
+  std::map<std::tuple<const double*, index_t, index_t, std::uint64_t>, cpu::PackedWeight> cache_;
+};
+
+// Largest finite value of a policy's storage format (headroom denominators).
+double storage_max(const cpu::Policy& p);
+// Bytes per stored weight (int4: half a byte plus its group's float32 scale) and per stored
+// activation: the byte counts of throughput (GB/s).
+double weight_bytes(const cpu::Policy& p);
+double act_bytes(const cpu::Policy& p);
+
+}  // namespace g4::harness

@@ -1,0 +1,81 @@
+#include "harness/timing.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace g4::harness {
+
+template <class F>
+auto TimingExecutor::timed(const std::string& name, double flops, double bytes, F&& f) -> decltype(f()) {
+  auto out = f();  // warm-up (and the result if repeats_ == 0)
+  std::vector<double> t;
+  for (int r = 0; r < repeats_; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    out = f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (!t.empty()) {
+    std::sort(t.begin(), t.end());
+    const double med = t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+    timings_[name] = NodeTiming{med, repeats_, flops, bytes};
+  }
+  return out;
+}
+
+namespace {
+double n_of(const Mat& m) { return static_cast<double>(m.size()); }
+}  // namespace
+
+// Analytic counts (DESIGN.md section 6): a matmul is 2·M·N·K FLOPs and reads its weights once;
+// attention counts 4·Dh FLOPs per allowed (query, key) pair and head; element-wise ops one FLOP
+// per element (a few for norms and RoPE).
+Mat TimingExecutor::linear(const std::string& n, const Mat& x, const Mat& w) {
+  const double M = double(rows(x)), N = double(rows(w)), K = double(cols(w));
+  return timed(n, 2 * M * N * K, N * K * wb_ + (M * K + M * N) * ab_, [&] { return inner_.linear(n, x, w); });
+}
+Mat TimingExecutor::rms_norm(const std::string& n, const Mat& x, const Vec* w, double eps, index_t dim) {
+  return timed(n, 4 * n_of(x), 2 * n_of(x) * ab_, [&] { return inner_.rms_norm(n, x, w, eps, dim); });
+}
+Mat TimingExecutor::rope(const std::string& n, const Mat& x, const std::vector<index_t>& p, const Vec& f, index_t d) {
+  return timed(n, 3 * n_of(x), 2 * n_of(x) * ab_, [&] { return inner_.rope(n, x, p, f, d); });
+}
+Mat TimingExecutor::attention(const std::string& n, const Mat& q, const Mat& k, const Mat& v,
+                              const std::vector<std::uint8_t>& a, const ops::AttentionShape& s, Mat* probs) {
+  double pairs = 0;
+  for (std::uint8_t x : a) pairs += x;
+  const double flops = 4.0 * double(s.Dh) * double(s.Nq) * pairs;
+  return timed(n, flops, (2 * n_of(q) + n_of(k) + n_of(v)) * ab_,
+               [&] { return inner_.attention(n, q, k, v, a, s, probs); });
+}
+Mat TimingExecutor::gelu(const std::string& n, const Mat& x) {
+  return timed(n, 8 * n_of(x), 2 * n_of(x) * ab_, [&] { return inner_.gelu(n, x); });
+}
+Mat TimingExecutor::mul(const std::string& n, const Mat& a, const Mat& b) {
+  return timed(n, n_of(a), 3 * n_of(a) * ab_, [&] { return inner_.mul(n, a, b); });
+}
+Mat TimingExecutor::add(const std::string& n, const Mat& a, const Mat& b) {
+  return timed(n, n_of(a), 3 * n_of(a) * ab_, [&] { return inner_.add(n, a, b); });
+}
+Mat TimingExecutor::scale(const std::string& n, const Mat& x, double s) {
+  return timed(n, n_of(x), 2 * n_of(x) * ab_, [&] { return inner_.scale(n, x, s); });
+}
+Mat TimingExecutor::softcap(const std::string& n, const Mat& x, double cap) {
+  return timed(n, 3 * n_of(x), 2 * n_of(x) * ab_, [&] { return inner_.softcap(n, x, cap); });
+}
+ops::RouterOutput TimingExecutor::route(const std::string& n, const Mat& logits, const Vec& pes, index_t k) {
+  return timed(n, 5 * n_of(logits), n_of(logits) * ab_, [&] { return inner_.route(n, logits, pes, k); });
+}
+Mat TimingExecutor::experts(const std::string& n, const Mat& xe, const ops::RouterOutput& r,
+                            const std::vector<double>& gu, const std::vector<double>& dn, index_t E, index_t Fe) {
+  // Each routed (token, expert) pair costs 3 matmul rows of Fe·D; the weights of every expert
+  // hit at least once are read.
+  const double D = double(cols(xe)), pairs = double(r.index.size());
+  std::vector<std::uint8_t> hit(static_cast<std::size_t>(E), 0);
+  for (auto e : r.index) hit[static_cast<std::size_t>(e)] = 1;
+  double experts_hit = 0;
+  for (auto h : hit) experts_hit += h;
+  return timed(n, 2 * pairs * 3 * double(Fe) * D, experts_hit * 3 * double(Fe) * D * wb_ + 2 * n_of(xe) * ab_,
+               [&] { return inner_.experts(n, xe, r, gu, dn, E, Fe); });
+}
+
+}  // namespace g4::harness
