@@ -9,10 +9,7 @@
 //   e2b_full_decode       Sq 1, Skv 4097, Nq 8, Nkv 1, Dh 512, causal
 //   31b_full_decode       Sq 1, Skv 4097, Nq 32, Nkv 4, Dh 512, causal
 // Implementations: flash (float32 K/V, all threads), flash_1thread, flash_bf16kv (K/V stored bf16),
-// naive_f32, reference_f64.
-// ops::attention only has the square form (Sq = Skv); for the decode cases the float64 baseline
-// is the same definition row by row (float64 dots, ops::softmax_row, float64 P·V), single thread,
-// named reference_rows_f64.
+// naive_f32, reference_f64 (ops::attention with Skv = past + Sq for the decode steps).
 //
 // Every case is validated once before anything is timed: the ratio rule of the tests
 // (rel_l2(flash) ≤ 2·rel_l2(naive) + 2^-24·√Dh, against float64 on the same inputs; the bf16
@@ -50,7 +47,6 @@
 #include "optimized/formats/bf16.hpp"
 #include "reference/ops/attention.hpp"
 #include "reference/ops/mask.hpp"
-#include "reference/ops/softmax.hpp"
 
 namespace {
 
@@ -107,7 +103,7 @@ const std::vector<std::string> kImpls = {"flash", "flash_1thread", "flash_bf16kv
 struct Data {
   CaseSpec c;
   cpu::AttentionProblem p;
-  std::vector<std::uint8_t> allowed, square;    // [1, Sq, Skv], [1, Skv, Skv]
+  std::vector<std::uint8_t> allowed;            // [1, Sq, Skv]
   std::vector<float> q, k, v, kr, vr;           // kr/vr: K/V rounded to bf16, as float
   std::vector<std::uint16_t> kb, vb;
   Mat qm, km, vm;                               // float64 copies for ops::attention
@@ -115,30 +111,6 @@ struct Data {
   std::map<std::string, double> err;            // rel_l2 per implementation
   std::string error;                            // validation failure, if any
 };
-
-std::vector<double> reference_rows(const Data& d, const std::vector<float>& k, const std::vector<float>& v) {
-  const auto& p = d.p;
-  const index_t group = p.Nq / p.Nkv;
-  std::vector<double> out(size_t(p.Sq * p.Nq * p.Dh), 0.0), z(size_t(p.Skv)), pr(size_t(p.Skv));
-  for (index_t h = 0; h < p.Nq; ++h)
-    for (index_t i = 0; i < p.Sq; ++i) {
-      const float* qi = &d.q[size_t(i * p.Nq * p.Dh + h * p.Dh)];
-      for (index_t j = 0; j < p.Skv; ++j) {
-        const float* kj = &k[size_t(j * p.Nkv * p.Dh + (h / group) * p.Dh)];
-        double s = 0.0;
-        for (index_t x = 0; x < p.Dh; ++x) s += double(qi[x]) * double(kj[x]);
-        z[size_t(j)] = s;
-      }
-      ops::softmax_row(z.data(), &d.allowed[size_t(i * p.Skv)], pr.data(), p.Skv);
-      double* o = &out[size_t(i * p.Nq * p.Dh + h * p.Dh)];
-      for (index_t j = 0; j < p.Skv; ++j) {
-        if (pr[size_t(j)] == 0.0) continue;
-        const float* vj = &v[size_t(j * p.Nkv * p.Dh + (h / group) * p.Dh)];
-        for (index_t x = 0; x < p.Dh; ++x) o[x] += pr[size_t(j)] * double(vj[x]);
-      }
-    }
-  return out;
-}
 
 Mat to_mat(const std::vector<float>& x, index_t r, index_t c) {
   Mat m = Mat::from_shape({size_t(r), size_t(c)});
@@ -148,13 +120,10 @@ Mat to_mat(const std::vector<float>& x, index_t r, index_t c) {
 
 std::vector<double> reference(const Data& d, bool bf16) {
   const auto& p = d.p;
-  const auto& k = bf16 ? d.kr : d.k;
-  const auto& v = bf16 ? d.vr : d.v;
-  if (p.Sq != p.Skv) return reference_rows(d, k, v);
-  const ops::AttentionShape shape{1, p.Skv, p.Nq, p.Nkv, p.Dh, 1.0};
-  const Mat o = bf16 ? ops::attention(d.qm, to_mat(k, p.Skv, p.Nkv * p.Dh), to_mat(v, p.Skv, p.Nkv * p.Dh), d.square,
-                                      shape, nullptr)
-                     : ops::attention(d.qm, d.km, d.vm, d.square, shape, nullptr);
+  const ops::AttentionShape shape{1, p.Sq, p.Nq, p.Nkv, p.Dh, 1.0, p.Skv};
+  const Mat o = bf16 ? ops::attention(d.qm, to_mat(d.kr, p.Skv, p.Nkv * p.Dh), to_mat(d.vr, p.Skv, p.Nkv * p.Dh),
+                                      d.allowed, shape, nullptr)
+                     : ops::attention(d.qm, d.km, d.vm, d.allowed, shape, nullptr);
   return {o.begin(), o.end()};
 }
 
@@ -177,9 +146,7 @@ Data& data(size_t ci) {
   d.c = kCases[ci];
   const CaseSpec& c = d.c;
   IdMat am = xt::ones<std::int64_t>({size_t(1), size_t(c.Skv)});
-  d.square = ops::build_mask({c.type, c.W, text::Bidirectional::kNone}, am, {});
-  d.allowed.assign(d.square.end() - std::ptrdiff_t(c.Sq * c.Skv), d.square.end());  // the last Sq query rows
-  if (c.Sq != c.Skv) std::vector<std::uint8_t>().swap(d.square);
+  d.allowed = ops::build_mask({c.type, c.W, text::Bidirectional::kNone}, am, {}, c.Skv - c.Sq);  // past = Skv − Sq
   std::mt19937_64 rng(20250401 + ci);
   std::normal_distribution<double> n01(0.0, 1.0);
   const double qs = 3.0 / std::sqrt(double(c.Dh));  // logits ~ N(0, 3²)
@@ -198,11 +165,9 @@ Data& data(size_t ci) {
     d.vr[i] = from_bf16(d.vb[i] = to_bf16(d.v[i]));
   }
   d.p = {1, c.Sq, c.Skv, c.Nq, c.Nkv, c.Dh, 1.0f, d.allowed.data(), c.type == LayerType::kSliding ? c.W : 0};
-  if (c.Sq == c.Skv) {
-    d.qm = to_mat(d.q, c.Sq, c.Nq * c.Dh);
-    d.km = to_mat(d.k, c.Skv, c.Nkv * c.Dh);
-    d.vm = to_mat(d.v, c.Skv, c.Nkv * c.Dh);
-  }
+  d.qm = to_mat(d.q, c.Sq, c.Nq * c.Dh);
+  d.km = to_mat(d.k, c.Skv, c.Nkv * c.Dh);
+  d.vm = to_mat(d.v, c.Skv, c.Nkv * c.Dh);
   d.flops = cpu::attention_flops(d.p);
   // K/V bytes (float32) the allowed keys need: each allowed key once per kv head (decode: Sq = 1).
   index_t keys = 0;
@@ -280,7 +245,7 @@ void BM_attention(benchmark::State& state, size_t ci, std::string impl) {
   state.counters["rel_l2"] = d.err.count(impl) ? d.err[impl] : d.err["flash"];
   state.counters["other_cpu"] = other / (wall * double(sysconf(_SC_NPROCESSORS_ONLN)));
   if (impl == "reference_f64")
-    state.SetLabel(d.c.Sq != d.c.Skv ? "float64 rows (ops::softmax_row), 1 thread" : "ops::attention (OpenBLAS dgemm)");
+    state.SetLabel("ops::attention (OpenBLAS dgemm)");
   else if (impl == "naive_f32")
     state.SetLabel("two-pass float32, 1 thread");
   else

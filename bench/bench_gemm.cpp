@@ -8,11 +8,15 @@
 //                                          the "widen + sgemm" candidate, for comparison
 // Modes: prefill512 (M = 512 tokens) and decode (M = 1). Shapes (N, K) = (out, in features):
 //   e2b_q_proj (2048, 1536), e2b_gate (6144, 1536), 31b_q_proj (16384, 5376).
-// Decode rotates over enough copies of the packed weight (>= 3 × 32 MiB L3) that every call
+// Decode rotates over enough copies of the packed weight (>= 256 MiB, 8 × the L3) that every call
 // streams its weights from DRAM, as a real decode step does (one pass over all layers).
 // Counters: GFLOPs (2·M·N·K / time), GBps (packed weight bytes / time), x_sgemm (baseline time /
-// time: sgemm for prefill, sgemv for decode, same shape, same run), frac_stream (GBps / the
-// stream read bandwidth). Times are medians over the iterations (manual timing).
+// time: sgemm for prefill, sgemv for decode, same shape), frac_stream (GBps / stream read
+// bandwidth). Times are medians over the iterations (manual timing). The dev VM shares its two
+// cores with other jobs, so the baseline is re-timed in every case, just before and just after
+// the kernel's iterations (not call by call: OpenBLAS's threads spin after a call and would slow
+// the next kernel call, and our pool's spinning worker the next OpenBLAS call), and so is the
+// stream bandwidth for the decode cases: the ratios compare like with like, minutes apart at most.
 // Validation before timing: rows 0..1 of the output against gemm_naive on the same rows and the
 // float64 product, with the ratio rule of tests/optimized/cpu/test_gemm.cpp; a failing case is
 // reported as an error, not timed.
@@ -47,7 +51,7 @@ struct Shape {
 };
 const Shape kShapes[] = {{"e2b_q_proj", 2048, 1536}, {"e2b_gate", 6144, 1536}, {"31b_q_proj", 16384, 5376}};
 constexpr std::int64_t kPrefillM = 512;
-constexpr std::size_t kRotateBytes = std::size_t(96) << 20;  // 3 × the 32 MiB L3
+constexpr std::size_t kRotateBytes = std::size_t(256) << 20;  // 8 × the 32 MiB L3 (and > a 96 MiB V-cache)
 
 double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
@@ -71,37 +75,35 @@ int threads() {
 
 // Read bandwidth: the threads sum a 1 GiB buffer, claiming 4 MiB chunks from a shared counter (as
 // the GEMV kernels claim panels, so a thread delayed by another process does not stall the pass),
-// 8 independent accumulators per thread so the loop is load-bound; GB/s of the median of 5 passes.
-double stream_read_gbps() {
-  static const double gbps = [] {
-    const std::size_t n = (std::size_t(1) << 30) / 8, chunk = (std::size_t(4) << 20) / 8;
-    std::vector<std::uint64_t> buf(n, 1);
-    const int nt = threads();
-    std::vector<std::uint64_t> sums(static_cast<std::size_t>(nt));
-    auto pass = [&] {
-      std::atomic<std::size_t> next{0};
-      std::vector<std::thread> th;
-      for (int t = 0; t < nt; ++t)
-        th.emplace_back([&, t] {
-          std::uint64_t s[8] = {};
-          for (std::size_t b; (b = next.fetch_add(chunk)) < n;)
-            for (std::size_t i = b; i < std::min(n, b + chunk); i += 8)
-              for (int u = 0; u < 8; ++u) s[u] += buf[i + u];
-          sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-        });
-      for (auto& x : th) x.join();
-      benchmark::DoNotOptimize(sums.data());
-    };
-    return static_cast<double>(n * 8) / median_time(pass, 5) * 1e-9;
-  }();
-  return gbps;
+// 8 independent accumulators per thread so the loop is load-bound; GB/s of the median pass.
+double stream_read_gbps(int passes = 5) {
+  const std::size_t n = (std::size_t(1) << 30) / 8, chunk = (std::size_t(4) << 20) / 8;
+  static std::vector<std::uint64_t> buf(n, 1);
+  const int nt = threads();
+  std::vector<std::uint64_t> sums(static_cast<std::size_t>(nt));
+  auto pass = [&] {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> th;
+    for (int t = 0; t < nt; ++t)
+      th.emplace_back([&, t] {
+        std::uint64_t s[8] = {};
+        for (std::size_t b; (b = next.fetch_add(chunk)) < n;)
+          for (std::size_t i = b; i < std::min(n, b + chunk); i += 8)
+            for (int u = 0; u < 8; ++u) s[u] += buf[i + u];
+        sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+      });
+    for (auto& x : th) x.join();
+    benchmark::DoNotOptimize(sums.data());
+  };
+  return static_cast<double>(n * 8) / median_time(pass, passes) * 1e-9;
 }
 
 // Weights of a shape, generated once: W ~ N(0, 1/K) as float64 (the loader's type) and float32.
 struct ShapeData {
   std::vector<double> w;
   std::vector<float> wf;
-  std::vector<float> a;  // [512, K] activations ~ N(0, 1)
+  std::vector<float> a;                      // [512, K] activations ~ N(0, 1)
+  std::vector<std::vector<float>> wf_copies;  // decode baseline: rotated float32 copies
 };
 ShapeData& shape_data(const Shape& s) {
   static std::map<std::string, std::unique_ptr<ShapeData>> cache;
@@ -123,35 +125,36 @@ std::size_t copies_for(std::size_t bytes) {
   return std::clamp<std::size_t>((kRotateBytes + bytes - 1) / std::max<std::size_t>(bytes, 1), 1, 64);
 }
 
-// OpenBLAS baselines of a shape and mode (median seconds), measured once per run.
-double baseline_seconds(const Shape& s, bool decode, bool dgemm) {
-  static std::map<std::string, double> cache;
-  const std::string key = std::string(s.name) + (decode ? "/d" : "/p") + (dgemm ? "64" : "32");
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
+// One call of the OpenBLAS baseline of a shape and mode (sgemm / dgemm for prefill, sgemv over
+// rotating float32 copies for decode); returns its time in seconds.
+double baseline_call(const Shape& s, bool decode, bool dgemm) {
   ShapeData& d = shape_data(s);
   const std::int64_t M = decode ? 1 : kPrefillM, N = s.N, K = s.K;
-  std::vector<float> c(static_cast<std::size_t>(M * N));
-  double t = 0;
+  static std::vector<float> c;
+  static std::vector<double> ad, cd;
+  static std::size_t rot = 0;
+  c.resize(static_cast<std::size_t>(M * N));
+  const auto t0 = Clock::now();
   if (dgemm) {
-    std::vector<double> ad(d.a.begin(), d.a.begin() + M * K), cd(static_cast<std::size_t>(M * N));
-    t = median_time([&] {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, ad.data(), K, d.w.data(), K, 0.0, cd.data(), N);
-    }, 3);
-  } else if (decode) {
-    const std::size_t n = copies_for(d.wf.size() * 4);
-    std::vector<std::vector<float>> ws(n, d.wf);
-    std::size_t i = 0;
-    t = median_time([&] {
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, ws[i++ % n].data(), K, d.a.data(), 1, 0.0f, c.data(), 1);
-    }, 31);
-  } else {
-    t = median_time([&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, d.a.data(), K, d.wf.data(), K, 0.0f, c.data(), N);
-    }, 5);
+    ad.assign(d.a.begin(), d.a.begin() + M * K);
+    cd.resize(static_cast<std::size_t>(M * N));
+    const auto t1 = Clock::now();
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, ad.data(), K, d.w.data(), K, 0.0, cd.data(), N);
+    return seconds(t1, Clock::now());
   }
-  cache[key] = t;
-  return t;
+  if (decode) {
+    if (d.wf_copies.empty()) d.wf_copies.assign(copies_for(d.wf.size() * 4), d.wf);
+    const auto& w = d.wf_copies[rot++ % d.wf_copies.size()];
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w.data(), K, d.a.data(), 1, 0.0f, c.data(), 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, d.a.data(), K, d.wf.data(), K, 0.0f, c.data(), N);
+  }
+  return seconds(t0, Clock::now());
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
 // Ratio-rule validation of rows 0..min(M, 2)−1 of c against gemm_naive and float64.
@@ -181,11 +184,12 @@ bool validate(const Shape& s, std::int64_t M, const PackedWeight& pw, const std:
   return true;
 }
 
-void set_counters(benchmark::State& st, double t, double flops, double bytes, double base_t) {
+void set_counters(benchmark::State& st, double t, double flops, double bytes, double base_t, double stream) {
   st.counters["GFLOPs"] = flops / t * 1e-9;
   st.counters["GBps"] = bytes / t * 1e-9;
   st.counters["x_sgemm"] = base_t / t;
-  st.counters["frac_stream"] = bytes / t * 1e-9 / stream_read_gbps();
+  st.counters["frac_stream"] = bytes / t * 1e-9 / stream;
+  st.counters["stream_GBps"] = stream;
   st.counters["ms"] = t * 1e3;
 }
 
@@ -209,8 +213,15 @@ void bench_gemm(benchmark::State& st, const Policy& p, const Shape& s, bool deco
     st.SkipWithError(why.c_str());
     return;
   }
-  const double base_t = baseline_seconds(s, decode, false);
-  std::vector<double> times;
+  std::vector<double> stream, times, base;
+  const int base_reps = decode ? 15 : s.K * s.N > 20'000'000 ? 1 : 3;
+  auto time_baseline = [&] {
+    baseline_call(s, decode, false);  // warm-up (and lets our pool's worker go to sleep)
+    for (int r = 0; r < base_reps; ++r) base.push_back(baseline_call(s, decode, false));
+    if (decode) stream.push_back(stream_read_gbps(3));
+  };
+  time_baseline();
+  gemm(d.a.data(), M, ws[0], c.data());  // warm-up
   std::size_t i = 0;
   for (auto _ : st) {
     const auto t0 = Clock::now();
@@ -219,8 +230,9 @@ void bench_gemm(benchmark::State& st, const Policy& p, const Shape& s, bool deco
     st.SetIterationTime(t);
     times.push_back(t);
   }
-  std::sort(times.begin(), times.end());
-  set_counters(st, times[times.size() / 2], 2.0 * M * s.N * s.K, static_cast<double>(bytes), base_t);
+  time_baseline();
+  const double sgbps = decode ? median(stream) : stream_read_gbps(1);
+  set_counters(st, median(times), 2.0 * M * s.N * s.K, static_cast<double>(bytes), median(base), sgbps);
   st.SetLabel(gemm_impl(ws[0], M) + (decode ? " x" + std::to_string(ws.size()) + " copies" : ""));
   set_gemm_isa(GemmIsa::kAvx512);
 }
@@ -228,13 +240,16 @@ void bench_gemm(benchmark::State& st, const Policy& p, const Shape& s, bool deco
 void bench_baseline(benchmark::State& st, const Shape& s, bool decode, bool dgemm) {
   ShapeData& d = shape_data(s);
   const std::int64_t M = decode ? 1 : kPrefillM;
-  double t = 0;
+  baseline_call(s, decode, dgemm);  // warm-up
+  std::vector<double> times;
   for (auto _ : st) {
-    t = baseline_seconds(s, decode, dgemm);  // measured once (median), reported per iteration
+    const double t = baseline_call(s, decode, dgemm);
     st.SetIterationTime(t);
+    times.push_back(t);
   }
-  const double bytes = static_cast<double>(d.w.size()) * (dgemm ? 8 : 4);
-  set_counters(st, t, 2.0 * M * s.N * s.K, bytes, baseline_seconds(s, decode, false));
+  const double bytes = static_cast<double>(d.w.size()) * (dgemm ? 8 : 4), t = median(times);
+  set_counters(st, t, 2.0 * M * s.N * s.K, bytes, t, decode ? stream_read_gbps(3) : stream_read_gbps(1));
+  if (dgemm) st.counters["x_sgemm"] = baseline_call(s, decode, false) / t;
   st.SetLabel(dgemm ? "openblas-dgemm" : decode ? "openblas-sgemv" : "openblas-sgemm");
 }
 
@@ -243,8 +258,12 @@ void bench_baseline(benchmark::State& st, const Shape& s, bool decode, bool dgem
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RegisterBenchmark("baseline/stream_read", [](benchmark::State& st) {
-    for (auto _ : st) st.SetIterationTime(1.0 / stream_read_gbps());
-    st.counters["GBps"] = stream_read_gbps();
+    double g = 0;
+    for (auto _ : st) {
+      g = stream_read_gbps();
+      st.SetIterationTime(1.0 / g);
+    }
+    st.counters["GBps"] = g;
     st.SetLabel(std::to_string(threads()) + " threads, 1 GiB");
   })->UseManualTime()->Iterations(1);
   for (const Shape& s : kShapes) {
@@ -252,12 +271,12 @@ int main(int argc, char** argv) {
       const std::string tail = std::string("/") + s.name + (decode ? "/decode" : "/prefill512");
       if (decode) {
         benchmark::RegisterBenchmark(("baseline/sgemv" + tail).c_str(), bench_baseline, s, true, false)
-            ->UseManualTime()->Iterations(1);
+            ->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.3);
       } else {
         benchmark::RegisterBenchmark(("baseline/sgemm" + tail).c_str(), bench_baseline, s, false, false)
-            ->UseManualTime()->Iterations(1);
+            ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
         benchmark::RegisterBenchmark(("baseline/dgemm" + tail).c_str(), bench_baseline, s, false, true)
-            ->UseManualTime()->Iterations(1);
+            ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
       }
       for (const Policy& p : policy_presets()) {
         for (GemmIsa isa : {GemmIsa::kAvx512, GemmIsa::kPortable}) {

@@ -55,9 +55,13 @@ double weight_bytes(const cpu::Policy& p) {
 
 double act_bytes(const cpu::Policy& p) { return p.storage == cpu::Fmt::kF32 ? 4 : 2; }
 
-CpuExecutor::CpuExecutor(cpu::Policy policy, bool naive) : policy_(std::move(policy)), naive_(naive) {}
+CpuExecutor::CpuExecutor(cpu::Policy policy, bool naive, std::shared_ptr<PackCache> shared)
+    : policy_(std::move(policy)), naive_(naive), shared_(shared != nullptr),
+      cache_(shared ? std::move(shared) : std::make_shared<PackCache>()) {}
 
-void CpuExecutor::begin_layer(index_t) { cache_.clear(); }
+void CpuExecutor::begin_layer(index_t) {
+  if (!shared_) cache_->clear();
+}
 
 std::vector<float> CpuExecutor::load(const Mat& x, cpu::Fmt f) {
   std::vector<float> y(x.size());
@@ -83,14 +87,14 @@ Mat CpuExecutor::store(std::vector<float> y, index_t r, index_t c) const {
 
 const cpu::PackedWeight& CpuExecutor::packed(const double* w, index_t N, index_t K) {
   const auto key = std::make_tuple(w, N, K, fingerprint(w, static_cast<std::size_t>(N * K)));
-  auto it = cache_.find(key);
-  if (it == cache_.end()) it = cache_.emplace(key, cpu::pack_weight(w, N, K, policy_)).first;
+  auto it = cache_->find(key);
+  if (it == cache_->end()) it = cache_->emplace(key, cpu::pack_weight(w, N, K, policy_)).first;
   return it->second;
 }
 
 std::vector<float> CpuExecutor::matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w) const {
   std::vector<float> c(static_cast<std::size_t>(M * w.N));
-  if (naive_) cpu::gemm_naive(a.data(), M, w, c.data());
+  if (naive_) cpu::gemm_exact(a.data(), M, w, c.data());
   else cpu::gemm(a.data(), M, w, c.data());
   return c;
 }

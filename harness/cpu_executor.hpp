@@ -7,9 +7,12 @@
 //   - every output is rounded to the storage format;
 //   - linear weights are quantised/packed once per layer (cached by content fingerprint,
 //     dropped at begin_layer);
-//   - naive = true computes the same formats with the plain kernels (the ratio rule's baseline).
+//   - naive = true is the ratio rule's same-precision baseline: the same formats and roundings,
+//     matmuls with exact accumulation of the quantised inputs (cpu::gemm_exact), attention in
+//     two plain passes (cpu::attention_naive), element-wise ops as written here.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,9 +23,16 @@
 
 namespace g4::harness {
 
+// Packed weights by (address, N, K, content fingerprint). Executors of one policy may share one
+// (a policy's teacher-forced, baseline and free-running executors pack identical weights).
+using PackCache = std::map<std::tuple<const double*, index_t, index_t, std::uint64_t>, cpu::PackedWeight>;
+
 class CpuExecutor : public text::Executor {
  public:
-  CpuExecutor(cpu::Policy policy, bool naive);
+  // shared: a cache shared with other executors of the same policy over the same weights (never
+  // cleared here: its owner drops it when the weights change); null: a private cache, dropped at
+  // every begin_layer.
+  CpuExecutor(cpu::Policy policy, bool naive, std::shared_ptr<PackCache> shared = nullptr);
   const cpu::Policy& policy() const { return policy_; }
 
   void begin_layer(index_t layer) override;
@@ -53,7 +63,8 @@ class CpuExecutor : public text::Executor {
 
   cpu::Policy policy_;
   bool naive_;
-  std::map<std::tuple<const double*, index_t, index_t, std::uint64_t>, cpu::PackedWeight> cache_;
+  bool shared_;
+  std::shared_ptr<PackCache> cache_;
 };
 
 // Largest finite value of a policy's storage format (headroom denominators).

@@ -10,7 +10,8 @@ namespace g4::harness {
 
 struct RunCommandOptions {
   std::vector<std::string> goldens;    // bundle directories; empty = every golden/data/* bundle
-  std::vector<std::string> policies;   // empty = every preset
+  std::vector<std::string> policies;   // empty = every preset on goldens; fp32, bf16, fp16, int8,
+                                       // int4-g128 on real-size layers
   std::vector<std::string> variants;   // real-size variants; empty = all four
   std::vector<std::string> kinds;      // real-size layer kinds: sliding, full, kv-shared, moe; empty = all
   bool teacher = true, free = true;

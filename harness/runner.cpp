@@ -11,6 +11,7 @@
 
 #include "golden/bundle.hpp"
 #include "golden/checkpoint_weights.hpp"
+#include "harness/cached_reference.hpp"
 #include "harness/shadow.hpp"
 #include "harness/timing.hpp"
 #include "reference/common/check.hpp"
@@ -258,8 +259,8 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
   while (!name.empty() && name.back() == '/') name.pop_back();
   name = name.substr(name.find_last_of('/') + 1);
 
-  // The float64 reference, once per bundle.
-  text::ReferenceExecutor reference;
+  // The float64 reference, once per bundle (teacher forcing replays its stored outputs).
+  CachedReference reference;
   Recorder ref;
   text::TextModel(cfg, weights, reference, ref.sink(), fo).forward(in);
 
@@ -303,11 +304,12 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
 
 std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, index_t past, std::uint64_t seed,
                                       const std::vector<std::string>& policies, Modes modes,
-                                      const RunnerContext& ctx) {
+                                      const RunnerContext& ctx, text::WeightSource* shared_weights) {
   const text::TextConfig cfg = text::released_text_config(which.variant);
   G4_CHECK(which.layer >= 0 && which.layer < cfg.num_hidden_layers, ConfigError,
            "{}: layer {} does not exist (0..{})", which.variant, which.layer, cfg.num_hidden_layers - 1);
-  text::RandomWeights weights(cfg, seed);
+  text::RandomWeights own(cfg, seed);
+  text::WeightSource& weights = shared_weights ? *shared_weights : static_cast<text::WeightSource&>(own);
   text::TextInputs in;
   in.input_ids = IdMat::from_shape({1, static_cast<size_t>(tokens)});
   text::NormalStream ids(seed, 0, "input_ids");
@@ -316,8 +318,9 @@ std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, in
   const std::vector<std::int64_t> attn(tokens, 1);  // validity of the query rows
   const std::vector<std::uint8_t> row_valid(tokens, 1);
 
-  // Reference: embedding, PLE, the KV cache, the source layer of a kv-shared layer, the layer.
-  text::ReferenceExecutor reference;
+  // Reference: embedding, PLE, the KV cache, the source layer of a kv-shared layer, the layer
+  // (its node outputs are remembered; teacher forcing replays them for every policy).
+  CachedReference reference;
   Recorder ref;
   text::TextModel ref_model(cfg, weights, reference, ref.sink());
   text::ForwardState st = ref_model.prepare(in, past);

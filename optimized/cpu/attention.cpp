@@ -506,12 +506,13 @@ void attention_flash(const float* q, const KV* k, const KV* v, float* out, const
   const i64 bk = std::max<i64>(1, t.block_kv);
   const i64 nqb = (p.Sq + bq - 1) / bq;
   // kv heads per task: all of them when the queries fit one block (decode): a key block is then
-  // read as whole rows [nk, Nkv·Dh], not as Nkv strided column slices, which ran at half the
-  // memory bandwidth (page-crossing short runs).
+  // consumed as whole rows [nk, Nkv·Dh] by one thread, not as Nkv column slices Nkv·Dh apart read
+  // by different tasks (short page-crossing runs: half the bandwidth of contiguous rows in a read
+  // test on the development machine).
   const i64 gh = nqb == 1 ? p.Nkv : 1, ngb = p.Nkv / gh;
   const i64 units = p.B * ngb * nqb;
   const i64 m_max = bq * group, mp_max = round_up(m_max, 16);
-  const i64 off = p.Skv - p.Sq;  // query row i sits at key position i + off
+  const i64 off = p.q_offset >= 0 ? p.q_offset : p.Skv - p.Sq;  // query row i sits at key position i + off
   const TileKernels tk = tile_kernels(t.simd);
 
   // Key range of a unit: below the window of its first query nothing is allowed (the hint);

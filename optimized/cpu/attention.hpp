@@ -9,8 +9,10 @@
 //   s[b, h, i, j] = scaling · q[b, i, h] · k[b, j, h / (Nq/Nkv)]       (Gemma 4: scaling = 1)
 //   out[b, i, h]  = Σ_j softmax_j(s over allowed j) · v[b, j, h / (Nq/Nkv)]
 // A query row with no allowed key outputs zeros (as ops::softmax_row / ops::attention do).
-// Query row i sits at key position i + (Skv − Sq): prefill has Sq = Skv, a decode step Sq = 1
-// and Skv = past + 1; the mask alone decides what is seen, positions only matter for `window`.
+// The mask alone decides what is seen; query positions only matter for the `window` hint: query
+// row i sits at key position q_offset + i, by default Skv − Sq + i (prefill: Sq = Skv; a decode
+// step: Sq = 1, Skv = past + 1; set q_offset when the K/V buffer is longer than the context,
+// e.g. a preallocated cache).
 //
 // Versions (DESIGN.md section 10, rule 5):
 //   v1 attention_naive  two passes per query row — scores (float32 dot, increasing d), softmax
@@ -38,10 +40,11 @@ struct AttentionProblem {
   std::int64_t Nq = 0, Nkv = 0, Dh = 0;  // Nq % Nkv == 0; query head h reads kv head h / (Nq/Nkv)
   float scaling = 1.0f;
   const std::uint8_t* allowed = nullptr;  // row-major [B, Sq, Skv], nonzero = allowed; nullptr: all
-  // Hint, 0 = none. W > 0 promises allowed[b, i, j] == 0 whenever j ≤ (i + Skv − Sq) − W (true of
+  // Hint, 0 = none. W > 0 promises allowed[b, i, j] == 0 whenever j ≤ (q_offset + i) − W (true of
   // every Gemma 4 sliding mask, vision blocks included: their window has no upper bound but keeps
   // the lower one). Key blocks below every query's window are then skipped without being read.
   std::int64_t window = 0;
+  std::int64_t q_offset = -1;  // key position of query row 0; −1: Skv − Sq
 };
 
 struct AttentionTuning {

@@ -14,10 +14,14 @@
 //     gelu = x / (1 + exp(−2z)): one exp and one division, and no cancellation in 1 + tanh z for
 //     negative x (where the literal formula loses all digits of the small result). The AVX-512 exp
 //     is a Cephes-style polynomial (≤ 2 ulp); the portable path uses std::exp on the same formula.
-//     Per element: |error| ≤ (10·|z| + 8)·u32·|gelu(x)| (z's ~5 roundings amplified by |2z| in
-//     the exp, + exp, add, divide), which the tests check element by element.
+//     Per element: |error| ≤ (12·|z| + 6)·u32·|gelu(x)| (z's ≤ 6 roundings amplified by |2z| in
+//     the exp, + the exp's ≤ 2u, the add, the division), which the tests check element by element.
+//     Note: the float64 reference evaluates the literal formula, whose 1 + tanh z is only good to
+//     ~2^-52 absolute: for x ≲ −4 the reference itself is off in relative terms, and for x ≲ −5.8
+//     it returns 0 (true value ~1e-15). Drift reports there measure the reference, not the kernel.
 //   * softcap uses tanh(t) = sign(t)·(1 − 2/(e^(2|t|) + 1)) for |t| ≥ 0.625 and Cephes' odd
-//     polynomial below (no cancellation near 0); per element ≤ (2·|t| + 8)·u32 relative.
+//     polynomial below (no cancellation near 0); per element ≤ (2·|t| + 7)·u32 relative
+//     (t = x / cap); the portable path uses std::tanh.
 //   * add / mul: one rounding (≤ u32 relative); scale: the float32 factor s is itself rounded by the
 //     caller, so ≤ 2·u32 against a float64 factor.
 //   * route: probs = exp(z − max) / Σ in float32 (std::exp, sequential sum over E), top-K by

@@ -238,7 +238,8 @@ void decode_row(const WeightView& v, std::int64_t n, float* out) {
     case Layout::kInt4Quads:
       for (std::int64_t k = 0; k < K; ++k) {
         int shift = 0;
-        const int nib = (d[detail::int4_byte(n, k, Kp, &shift)] >> shift) & 0xF;
+        const std::int64_t byte = detail::int4_byte(n, k, Kp, &shift);
+        const int nib = (d[byte] >> shift) & 0xF;
         const float z = v.asym ? v.zeros[detail::group_index(n, k / v.group, v.G)] : 8.0f;
         out[k] = static_cast<float>(nib) - z;
       }
@@ -498,6 +499,17 @@ void convert_activation_row(const float* a, std::int64_t K, Fmt input, float* va
 
 // ---- Packing --------------------------------------------------------------------------------
 
+// ORs a 4-bit code into element (n, k) of a kInt4Quads buffer (zero-initialised). The byte index
+// is computed first: in `d[int4_byte(.., &shift)] |= code << shift` C++17 evaluates the right
+// side, reading shift, before the call that sets it.
+namespace {
+void put_nibble(std::uint8_t* d, std::int64_t n, std::int64_t k, std::int64_t Kp, int code) {
+  int shift = 0;
+  const std::int64_t byte = detail::int4_byte(n, k, Kp, &shift);
+  d[byte] = static_cast<std::uint8_t>(d[byte] | (code << shift));
+}
+}  // namespace
+
 PackedWeight pack_weight(const double* w, std::int64_t N, std::int64_t K, const Policy& policy) {
   G4_CHECK(N >= 0 && K >= 0, ShapeError, "pack_weight: negative shape [{}, {}]", N, K);
   PackedWeight p;
@@ -592,22 +604,19 @@ PackedWeight pack_weight(const double* w, std::int64_t N, std::int64_t K, const 
         for (std::int64_t k = 0; k < K; ++k) {
           const int code = p.asym ? static_cast<int>(formats::int4_nibble(packed.data(), static_cast<std::size_t>(k)))
                                   : formats::int4_signed(packed.data(), static_cast<std::size_t>(k)) + 8;
-          int shift = 0;
-          d[detail::int4_byte(n, k, Kp, &shift)] |= static_cast<std::uint8_t>(code << shift);
+          put_nibble(d, n, k, Kp, code);
         }
         // Padding of a row (k >= K) must decode to 0: symmetric code 8; asymmetric q = z.
         for (std::int64_t k = K; k < Kp; ++k) {
           const int code = p.asym ? zeros[k / group] : 8;
-          int shift = 0;
-          d[detail::int4_byte(n, k, Kp, &shift)] |= static_cast<std::uint8_t>(code << shift);
+          put_nibble(d, n, k, Kp, code);
         }
       }
       // Padding rows (n >= N): symmetric code 8 = 0 (scale 0 anyway).
       if (!p.asym)
         for (std::int64_t n = N; n < NP * kNR; ++n)
           for (std::int64_t k = 0; k < Kp; ++k) {
-            int shift = 0;
-            d[detail::int4_byte(n, k, Kp, &shift)] |= static_cast<std::uint8_t>(8 << shift);
+            put_nibble(d, n, k, Kp, 8);
           }
       if (p.asym) p.backend = aux;
       break;
@@ -700,6 +709,42 @@ std::string gemm_impl(const PackedWeight& w, std::int64_t M) {
              (v.asym ? "-asym" : "");
   }
   return "?";
+}
+
+// ---- Exact accumulation on the same quantised inputs ------------------------------------------
+
+// C = A · Wᵀ with A and W quantised exactly as gemm() does, each product and sum exact to float64
+// (the dequantised values are exact in double; OpenBLAS dgemm accumulates them), then one rounding
+// to float32. The error of this against the float64 reference is the policy's input quantisation
+// alone, so a kernel's extra error over it is its accumulation order and intermediate roundings.
+// At real sizes it runs at dgemm speed, where gemm_naive's plain loops would take minutes.
+void gemm_exact(const float* a, std::int64_t M, const PackedWeight& w, float* c) {
+  G4_CHECK(M >= 0, ShapeError, "gemm_exact: negative M = {}", M);
+  const WeightView v = view_of(w);
+  const std::int64_t N = v.N, K = v.K;
+  if (M == 0 || N == 0) return;
+  const bool a_scaled = v.layout == Layout::kInt8Quads || v.layout == Layout::kFp8Pairs;
+  std::vector<double> ad(static_cast<std::size_t>(M * K)), wd(static_cast<std::size_t>(N * K));
+  std::vector<float> row(static_cast<std::size_t>(K));
+  for (std::int64_t m = 0; m < M; ++m) {
+    float sa = 1.0f;
+    convert_row_scalar(a + m * K, K, v.input, row.data(), &sa);
+    for (std::int64_t k = 0; k < K; ++k) ad[m * K + k] = double(row[k]) * (a_scaled ? double(sa) : 1.0);
+  }
+  for (std::int64_t n = 0; n < N; ++n) {
+    decode_row(v, n, row.data());
+    for (std::int64_t k = 0; k < K; ++k) {
+      double s = 1.0;
+      if (v.layout == Layout::kInt4Quads) s = v.scales[detail::group_index(n, k / v.group, v.G)];
+      else if (v.layout == Layout::kInt8Pairs || v.layout == Layout::kInt8Quads || v.layout == Layout::kFp8Pairs)
+        s = row_scale(v, n);
+      wd[n * K + k] = double(row[k]) * s;
+    }
+  }
+  std::vector<double> cd(static_cast<std::size_t>(M * N));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K),
+              1.0, ad.data(), static_cast<int>(K), wd.data(), static_cast<int>(K), 0.0, cd.data(), static_cast<int>(N));
+  for (std::size_t i = 0; i < cd.size(); ++i) c[i] = static_cast<float>(cd[i]);
 }
 
 }  // namespace g4::cpu

@@ -41,6 +41,10 @@ void gemm(const float* a, std::int64_t M, const PackedWeight& w, float* c);
 // ratio rule (DESIGN.md section 5), and the kernels' test oracle.
 void gemm_naive(const float* a, std::int64_t M, const PackedWeight& w, float* c);
 
+// The same quantised inputs with exact (float64) accumulation and one final rounding to float32:
+// the fast same-precision baseline of the ratio rule at real sizes (gemm.cpp says why).
+void gemm_exact(const float* a, std::int64_t M, const PackedWeight& w, float* c);
+
 // Which implementation gemm() uses for this weight on this CPU (e.g. "onednn-avx512_core_bf16",
 // "openblas-sgemm", "avx512-gemv-int4"): printed in reports.
 std::string gemm_impl(const PackedWeight& w, std::int64_t M);

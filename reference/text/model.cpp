@@ -212,7 +212,7 @@ Mat TextModel::feed_forward(index_t i, const LayerWeights& w, const Mat& h, cons
                        {B, S, D});
     // Router: reads the residual itself (not the normed FFN input).
     const Mat rn = tap(n + ".router.norm", ex_.rms_norm(n + ".router.norm", h, nullptr, eps, D), {T, D});
-    const Mat z = ex_.scale(n + ".router.scale", ex_.mul(n + ".router.scale", rn, broadcast_rows(w.router_scale, T)),
+    const Mat z = ex_.scale(n + ".router.root_size", ex_.mul(n + ".router.scale", rn, broadcast_rows(w.router_scale, T)),
                             std::pow(double(D), -0.5));
     const Mat logits = tap(n + ".router.proj", ex_.linear(n + ".router.proj", z, w.router_proj), {T, E});
     const ops::RouterOutput r = ex_.route(n + ".router", logits, w.per_expert_scale, K);
@@ -253,7 +253,9 @@ Mat TextModel::head(const Mat& h, const ForwardState& st) {
   Mat logits = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(V)});
   for (index_t r0 = 0; r0 < V; r0 += opt_.lm_head_rows) {
     const index_t n = std::min(opt_.lm_head_rows, V - r0);
-    const Mat part = ex_.linear("lm_head", hn, w_.embed_block(r0, n));      // [T, n]
+    // Node names must be unique within a forward (executors key results and timings by name).
+    const std::string node = n == V ? std::string("lm_head") : "lm_head.rows" + std::to_string(r0);
+    const Mat part = ex_.linear(node, hn, w_.embed_block(r0, n));            // [T, n]
     for (index_t t = 0; t < T; ++t)
       for (index_t j = 0; j < n; ++j) logits(t, r0 + j) = part(t, j);
   }

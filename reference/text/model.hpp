@@ -4,6 +4,8 @@
 // Spec: ../shared/spec/gemma4-architecture.md section 3; upstream: transformers
 // models/gemma4/modeling_gemma4.py Gemma4TextModel, Gemma4TextDecoderLayer, Gemma4TextAttention.
 //
+// Every executor call (a node) carries a name unique within one forward: executors may key
+// results and timings by it (harness/cached_reference.hpp, harness/timing.hpp).
 // Every intermediate is handed to the TapSink under its transformers module path (for
 // example "model.layers.3.self_attn.q_norm") with its transformers shape; golden/README.md lists
 // the few extra suffixes (q_rope, k_rope, attn_probs, attn_out, shared_k/v, per_layer_inputs,

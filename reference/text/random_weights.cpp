@@ -1,6 +1,9 @@
 #include "reference/text/random_weights.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 namespace g4::text {
 namespace {
@@ -18,11 +21,34 @@ std::uint64_t fnv1a(const char* s) {
   return h;
 }
 
+// Chunks of 2^16 values, each drawn from its own stream (seeded by the tensor and the chunk
+// index), generated on all cores: the same numbers whatever the thread count.
+void fill_normal(double* out, std::size_t n, std::uint64_t seed, index_t layer, const char* name, double sigma) {
+  const std::size_t chunk = std::size_t(1) << 16, chunks = (n + chunk - 1) / chunk;
+  auto work = [&](std::size_t first, std::size_t step) {
+    for (std::size_t ch = first; ch < chunks; ch += step) {
+      NormalStream g(seed ^ (0xd1b54a32d192ed03ULL * (ch + 1)), layer, name);
+            const std::size_t end = std::min(n, (ch + 1) * chunk);
+      for (std::size_t i = ch * chunk; i < end; ++i) out[i] = sigma * g.next();
+    }
+  };
+  const unsigned threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t, threads);
+  work(0, threads);
+  for (auto& th : pool) th.join();
+}
+
 Mat normal_mat(std::uint64_t seed, index_t layer, const char* name, index_t r, index_t c, double sigma) {
-  NormalStream g(seed, layer, name);
   Mat m = Mat::from_shape({static_cast<size_t>(r), static_cast<size_t>(c)});
-  for (auto& x : m) x = sigma * g.next();
+  fill_normal(m.data(), m.size(), seed, layer, name, sigma);
   return m;
+}
+
+std::vector<double> normal_vec(std::uint64_t seed, index_t layer, const char* name, std::size_t n, double sigma) {
+  std::vector<double> v(n);
+  fill_normal(v.data(), n, seed, layer, name, sigma);
+  return v;
 }
 
 Vec around_one(std::uint64_t seed, index_t layer, const char* name, index_t n, double spread) {
@@ -39,18 +65,22 @@ NormalStream::NormalStream(std::uint64_t seed, index_t layer, const char* name)
 
 double NormalStream::uniform() { return static_cast<double>(splitmix64(state_) >> 11) * 0x1.0p-53; }
 
+// Marsaglia's polar method: two normals per accepted point of the unit disc (no trigonometry).
 double NormalStream::next() {
   if (has_spare_) {
     has_spare_ = false;
     return spare_;
   }
-  double u1 = uniform();
-  while (u1 <= 0.0) u1 = uniform();
-  const double u2 = uniform();
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  spare_ = r * std::sin(2.0 * M_PI * u2);
+  double u, v, s;
+  do {
+    u = 2.0 * uniform() - 1.0;
+    v = 2.0 * uniform() - 1.0;
+    s = u * u + v * v;
+  } while (s >= 1.0 || s == 0.0);
+  const double f = std::sqrt(-2.0 * std::log(s) / s);
+  spare_ = v * f;
   has_spare_ = true;
-  return r * std::cos(2.0 * M_PI * u2);
+  return u * f;
 }
 
 LayerWeights RandomWeights::layer(index_t i) {
@@ -90,10 +120,8 @@ LayerWeights RandomWeights::layer(index_t i) {
     NormalStream u(seed_, i, "router.per_expert_scale");
     w.per_expert_scale = Vec::from_shape({static_cast<size_t>(E)});
     for (auto& x : w.per_expert_scale) x = 0.5 + u.uniform();
-    const Mat gu = normal_mat(seed_, i, "experts.gate_up_proj", E * 2 * Fe, D, inv_d);
-    const Mat dn = normal_mat(seed_, i, "experts.down_proj", E * D, Fe, 1.0 / std::sqrt(double(Fe)));
-    w.experts_gate_up.assign(gu.begin(), gu.end());
-    w.experts_down.assign(dn.begin(), dn.end());
+    w.experts_gate_up = normal_vec(seed_, i, "experts.gate_up_proj", std::size_t(E * 2 * Fe * D), inv_d);
+    w.experts_down = normal_vec(seed_, i, "experts.down_proj", std::size_t(E * D * Fe), 1.0 / std::sqrt(double(Fe)));
     w.pre_feedforward_layernorm_2 = around_one(seed_, i, "pre_feedforward_layernorm_2", D, 0.1);
     w.post_feedforward_layernorm_1 = around_one(seed_, i, "post_feedforward_layernorm_1", D, 0.1);
     w.post_feedforward_layernorm_2 = around_one(seed_, i, "post_feedforward_layernorm_2", D, 0.1);

@@ -3,7 +3,8 @@
 //
 // Each tensor is drawn from its own stream, seeded by (seed, layer, tensor name), so layer i can be
 // made without making layers 0..i-1, and the numbers do not depend on the platform's <random>
-// (splitmix64 + Box–Muller, both written out here).
+// (splitmix64 + Marsaglia's polar method, both written out here; large tensors are drawn in
+// independently seeded chunks, in parallel).
 // Magnitudes: linear weights ~ N(0, 1/fan_in), so a unit-RMS input gives unit-RMS outputs (the
 // regime of trained Gemma layers after their RMSNorms); norm weights 1 + 0.1·N(0,1), except q/k
 // norms at Dh^(-1/4)·(1 + 0.1·N) (attention scaling is 1.0 in Gemma 4, so the 1/sqrt(Dh)
@@ -32,7 +33,7 @@ class RandomWeights : public WeightSource {
   std::uint64_t seed_;
 };
 
-// Deterministic normal stream (splitmix64 -> Box–Muller).
+// Deterministic normal stream (splitmix64 -> Marsaglia polar).
 class NormalStream {
  public:
   NormalStream(std::uint64_t seed, index_t layer, const char* name);

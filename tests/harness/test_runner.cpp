@@ -10,6 +10,7 @@
 
 #include "golden/bundle.hpp"
 #include "golden/checkpoint_weights.hpp"
+#include "harness/cached_reference.hpp"
 #include "harness/cpu_executor.hpp"
 #include "harness/runner.hpp"
 #include "harness/shadow.hpp"
@@ -191,4 +192,20 @@ BOOST_AUTO_TEST_CASE(kv_sharing_source_off_by_one_is_caught) {
   const LogitResult l = logit_metrics(want, got, rows);
   BOOST_TEST_MESSAGE("kv source off by one: logits rel_l2 " << m.rel_l2 << ", KL " << l.kl_mean);
   BOOST_TEST(m.rel_l2 > 1e-2);  // fp32-level noise is 1e-7; every policy ceiling for logits is < this
+}
+
+// Node names are unique within a forward: replaying a forward through the name-keyed cache gives
+// exactly the plain reference's logits (a duplicated name would hand one node another's output).
+BOOST_AUTO_TEST_CASE(node_names_are_unique_so_the_reference_cache_replays_exactly) {
+  for (const char* b : {"e2b_tiny", "e4b_tiny", "31b_tiny", "26b_tiny"}) {
+    golden::GoldenBundle bundle(kData + b);
+    golden::CheckpointWeights w(bundle.config(), bundle.weights_path());
+    text::ReferenceExecutor plain;
+    CachedReference cached;
+    const Mat want = text::TextModel(bundle.config(), w, plain, nullptr).forward(bundle.inputs());
+    text::TextModel(bundle.config(), w, cached, nullptr).forward(bundle.inputs());
+    const Mat got = text::TextModel(bundle.config(), w, cached, nullptr).forward(bundle.inputs());
+    BOOST_TEST_REQUIRE(want.size() == got.size());
+    for (std::size_t i = 0; i < want.size(); ++i) BOOST_TEST_REQUIRE(want.data()[i] == got.data()[i], b << " at " << i);
+  }
 }
