@@ -27,7 +27,7 @@ class CheckpointWeights : public text::WeightSource {
   const Checkpoint& checkpoint() const { return ckpt_; }
 
  private:
-  const text::TextConfig& c_;
+  const text::TextConfig c_;  // a copy: callers may pass a temporary
   Checkpoint ckpt_;
   std::string prefix_;
 };

@@ -7,6 +7,8 @@
 #include <numeric>
 
 #include "optimized/cpu/attention.hpp"
+#include "optimized/cpu/elementwise.hpp"
+#include "optimized/cpu/norm_rope.hpp"
 #include "optimized/formats/bf16.hpp"
 #include "optimized/formats/fp16.hpp"
 #include "reference/common/check.hpp"
@@ -105,45 +107,33 @@ Mat CpuExecutor::linear(const std::string&, const Mat& x, const Mat& w) {
   return store(matmul(load(x, policy_.storage), rows(x), pw), rows(x), rows(w));
 }
 
-// RMSNorm in float32: float32 sum of squares, pow(ms + eps, -0.5) in float32.
+// RMSNorm in float32 with float32 sums (optimized/cpu/norm_rope.hpp).
 Mat CpuExecutor::rms_norm(const std::string&, const Mat& x, const Vec* w, double eps, index_t dim) {
-  std::vector<float> a = load(x, policy_.storage);
-  std::vector<float> wf;
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> wf, y(a.size());
   if (w) wf.assign(w->begin(), w->end());
-  const index_t groups = cols(x) / dim;
-  for (index_t t = 0; t < rows(x); ++t)
-    for (index_t g = 0; g < groups; ++g) {
-      float* v = &a[static_cast<std::size_t>(t * cols(x) + g * dim)];
-      float ss = 0.f;
-      for (index_t i = 0; i < dim; ++i) ss += v[i] * v[i];
-      const float inv = std::pow(ss / static_cast<float>(dim) + static_cast<float>(eps), -0.5f);
-      for (index_t i = 0; i < dim; ++i) v[i] = v[i] * inv * (w ? wf[i] : 1.f);
-    }
-  return store(std::move(a), rows(x), cols(x));
+  const cpu::RmsNormProblem p{rows(x), dim, cols(x) / dim, static_cast<float>(eps)};
+  if (naive_) cpu::rms_norm_naive(a.data(), w ? wf.data() : nullptr, y.data(), p);
+  else cpu::rms_norm(a.data(), w ? wf.data() : nullptr, y.data(), p);
+  return store(std::move(y), rows(x), cols(x));
 }
 
-// RoPE: angles pos·inv_freq in double, cos/sin rounded to float32, rotation in float32.
+// RoPE: angles pos·inv_freq in double, cos/sin rounded once to float32 (a table over the
+// positions present), rotation in float32.
 Mat CpuExecutor::rope(const std::string&, const Mat& x, const std::vector<index_t>& positions, const Vec& inv_freq,
                       index_t head_dim) {
-  std::vector<float> a = load(x, policy_.storage);
-  const index_t half = head_dim / 2, heads = cols(x) / head_dim;
-  std::vector<float> c(half), s(half);
-  for (index_t t = 0; t < rows(x); ++t) {
-    for (index_t k = 0; k < half; ++k) {
-      const double ang = static_cast<double>(positions[t]) * inv_freq(k);
-      c[k] = static_cast<float>(std::cos(ang));
-      s[k] = static_cast<float>(std::sin(ang));
-    }
-    for (index_t h = 0; h < heads; ++h) {
-      float* v = &a[static_cast<std::size_t>(t * cols(x) + h * head_dim)];
-      for (index_t k = 0; k < half; ++k) {
-        const float x0 = v[k], x1 = v[k + half];
-        v[k] = x0 * c[k] - x1 * s[k];
-        v[k + half] = x1 * c[k] + x0 * s[k];
-      }
-    }
-  }
-  return store(std::move(a), rows(x), cols(x));
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> y(a.size());
+  const index_t half = head_dim / 2;
+  const index_t n_pos = *std::max_element(positions.begin(), positions.end()) + 1;
+  std::vector<float> cos_t(static_cast<std::size_t>(n_pos * half)), sin_t(cos_t.size());
+  const std::vector<double> freq(inv_freq.begin(), inv_freq.end());
+  cpu::rope_table(freq.data(), half, n_pos, cos_t.data(), sin_t.data());
+  const std::vector<std::int64_t> pos(positions.begin(), positions.end());
+  const cpu::RopeProblem p{rows(x), cols(x) / head_dim, head_dim, pos.data(), cos_t.data(), sin_t.data(), n_pos};
+  if (naive_) cpu::rope_naive(a.data(), y.data(), p);
+  else cpu::rope(a.data(), y.data(), p);
+  return store(std::move(y), rows(x), cols(x));
 }
 
 // Attention in float32 with K/V stored in the policy's KV format (optimized/cpu/attention.hpp:
@@ -184,15 +174,23 @@ float gelu_tanh_f(float x) {
 }  // namespace
 
 Mat CpuExecutor::gelu(const std::string&, const Mat& x) {
-  return elementwise(*this, x, policy_.storage, gelu_tanh_f);
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> y(a.size());
+  if (naive_) cpu::gelu_tanh_naive(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
+  else cpu::gelu_tanh(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
+  return store(std::move(y), rows(x), cols(x));
 }
 Mat CpuExecutor::scale(const std::string&, const Mat& x, double s) {
   const float sf = static_cast<float>(s);
   return elementwise(*this, x, policy_.storage, [sf](float v) { return v * sf; });
 }
 Mat CpuExecutor::softcap(const std::string&, const Mat& x, double cap) {
-  const float c = static_cast<float>(cap);
-  return elementwise(*this, x, policy_.storage, [c](float v) { return c * std::tanh(v / c); });
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> y(a.size());
+  const auto n = static_cast<std::int64_t>(a.size());
+  if (naive_) cpu::softcap_naive(a.data(), y.data(), n, static_cast<float>(cap));
+  else cpu::softcap(a.data(), y.data(), n, static_cast<float>(cap));
+  return store(std::move(y), rows(x), cols(x));
 }
 Mat CpuExecutor::mul(const std::string&, const Mat& a, const Mat& b) {
   std::vector<float> x = load(a, policy_.storage), y = load(b, policy_.storage);

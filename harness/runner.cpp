@@ -168,10 +168,13 @@ Tolerances Tolerances::load(const std::string& path) {
     G4_CHECK(t.version == 1, ConfigError, "{}: field 'version' = {} (this build reads version 1)", path, t.version);
     t.ratio_k = j.at("ratio_k").get<double>();
     t.ratio_k_tanh = j.at("ratio_k_tanh").get<double>();
+    t.ratio_k_free = j.at("ratio_k_free").get<double>();
     t.floor = j.at("floor_u32").get<double>() * 0x1.0p-24;
+    const double free_ceiling = j.at("free_running_ceiling").get<double>();
     for (auto it = j.at("ceilings").begin(); it != j.at("ceilings").end(); ++it) {
       if (it.key().starts_with("_")) continue;
-      for (const char* mode : {"teacher-forced", "free-running"}) t.ceilings[it.key()][mode] = it->at(mode).get<double>();
+      t.ceilings[it.key()]["teacher-forced"] = it->at("teacher-forced").get<double>();
+      t.ceilings[it.key()]["free-running"] = free_ceiling;
     }
   } catch (const nlohmann::json::exception& e) {
     throw ConfigError(fmt::format("{}: malformed tolerance file ({})", path, e.what()));
@@ -194,8 +197,8 @@ void gate(NodeResult& n, const std::string& policy, const std::string& mode, con
   }
   const bool tanh_path = n.op == "gelu" || n.op == "softcap" || n.tap == "logits";
   const double ceiling = n.op == "after-routing-flip" ? INFINITY : t.ceiling(policy, mode);
-  n.bound = std::isnan(n.naive_rel_l2) ? ceiling
-                                       : std::min(ceiling, (tanh_path ? t.ratio_k_tanh : t.ratio_k) * n.naive_rel_l2 + t.floor);
+  const double k = mode == "free-running" ? t.ratio_k_free : tanh_path ? t.ratio_k_tanh : t.ratio_k;
+  n.bound = std::isnan(n.naive_rel_l2) ? ceiling : std::min(ceiling, k * n.naive_rel_l2 + t.floor);
   n.pass = n.m.nonfinite == 0 && n.m.rel_l2 <= n.bound;
 }
 

@@ -21,7 +21,7 @@ namespace g4::harness {
 struct Tolerances {
   int version = 0;
   std::string path;
-  double ratio_k = 2, ratio_k_tanh = 3, floor = 8 * 0x1.0p-24;
+  double ratio_k = 2, ratio_k_tanh = 3, ratio_k_free = 4, floor = 8 * 0x1.0p-24;
   std::map<std::string, std::map<std::string, double>> ceilings;  // policy -> mode -> ceiling
   static Tolerances load(const std::string& path);                // ConfigError naming the field
   double ceiling(const std::string& policy, const std::string& mode) const;

@@ -191,12 +191,14 @@ inline __m512i dec_fp8(const std::uint8_t* p, const Fp8Tables& tb) {
   return _mm512_or_si512(r, sign);
 }
 
-// int4 decode table: index i (0..31) -> bf16(i − 16); symmetric nibble c = q + 8 uses index c + 8,
-// asymmetric nibble q uses q + 16 − z.
-inline __m512i int4_table() {
+// int4 decode tables for vpermw, which reads only bits 4:0 of each index word:
+//   symmetric (nibble c = q + 8):  t[i] = bf16((i mod 16) − 8), the 16 values twice, so the bits
+//                                  above the nibble are ignored and no masking is needed;
+//   asymmetric (nibble q, value q − z): t[i] = bf16(i − 16), indexed by q + (16 − z).
+inline __m512i int4_table(bool asym) {
   alignas(64) std::uint16_t t[32];
   for (int i = 0; i < 32; ++i) {
-    const float v = static_cast<float>(i - 16);
+    const float v = static_cast<float>(asym ? i - 16 : (i % 16) - 8);
     std::uint32_t u;
     std::memcpy(&u, &v, 4);
     t[i] = static_cast<std::uint16_t>(u >> 16);
@@ -205,14 +207,24 @@ inline __m512i int4_table() {
 }
 
 // One 64-byte int4 chunk -> four zmm of bf16 pairs: d[0] = (pair 2q, rows 0-15), d[1] = (2q, 16-31),
-// d[2] = (2q+1, 0-15), d[3] = (2q+1, 16-31). off0 / off1: index offsets of rows 0-15 / 16-31.
+// d[2] = (2q+1, 0-15), d[3] = (2q+1, 16-31). Nibble t of every word is element t: three shifts and
+// four vpermw (symmetric); asymmetric adds the per-row offsets off0 / off1 (rows 0-15 / 16-31)
+// to the masked nibbles.
+template <bool Asym>
 inline void dec_int4(const std::uint8_t* p, __m512i table, __m512i off0, __m512i off1, __m512i d[4]) {
   const __m512i v = _mm512_loadu_si512(p);
-  const __m512i nib = _mm512_set1_epi16(0xF);
-  d[0] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(v, nib), off0), table);
-  d[1] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), nib), off1), table);
-  d[2] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 8), nib), off0), table);
-  d[3] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_srli_epi16(v, 12), off1), table);
+  if constexpr (Asym) {
+    const __m512i nib = _mm512_set1_epi16(0xF);
+    d[0] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(v, nib), off0), table);
+    d[1] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), nib), off1), table);
+    d[2] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 8), nib), off0), table);
+    d[3] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_srli_epi16(v, 12), off1), table);
+  } else {
+    d[0] = _mm512_permutexvar_epi16(v, table);
+    d[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
+    d[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
+    d[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
+  }
 }
 
 inline __m512 dpbf16(__m512 acc, __m512i a, __m512i b) {
@@ -346,6 +358,9 @@ void gemv_int8w(void* vctx, int tid, int nt) {
   }
 }
 
+// Software prefetch distance of the GEMV weight streams (bytes).
+constexpr i64 kPrefetchAhead = 1024;
+
 // int4 groups: per group two partial sums per half, then acc += group_sum · scale.
 template <bool Asym>
 void gemv_int4(void* vctx, int tid, int nt) {
@@ -353,7 +368,7 @@ void gemv_int4(void* vctx, int tid, int nt) {
   const WeightView& w = *x.w;
   const i64 K4 = w.Kp / 4, G = w.G, gq = w.group / 4;  // quads per group
   const std::uint32_t* a = static_cast<const std::uint32_t*>(x.a);
-  const __m512i table = int4_table();
+  const __m512i table = int4_table(Asym);
   i64 j0, j1;
   while (next_panels(x, w.NP, &j0, &j1))
   for (i64 j = j0; j < j1; ++j) {
@@ -369,8 +384,9 @@ void gemv_int4(void* vctx, int tid, int nt) {
       __m512 g0 = _mm512_setzero_ps(), g1 = g0, g2 = g0, g3 = g0;
       const i64 q0 = g * gq;
       for (i64 q = q0; q < q0 + gq; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(wp + q * 64 + kPrefetchAhead), _MM_HINT_T0);
         __m512i d[4];
-        dec_int4(wp + q * 64, table, off0, off1, d);
+        dec_int4<Asym>(wp + q * 64, table, off0, off1, d);
         const __m512i a0 = _mm512_set1_epi32(static_cast<int>(a[2 * q]));
         const __m512i a1 = _mm512_set1_epi32(static_cast<int>(a[2 * q + 1]));
         g0 = dpbf16(g0, a0, d[0]);
@@ -669,7 +685,10 @@ void decode_panel(const WeightView& w, i64 j, i64 p0, i64 np, std::uint16_t* dst
           off1 = _mm512_loadu_si512(zo + kNR);
         }
         __m512i d[4];
-        dec_int4(w.data + (j * K4 + q) * 64, table, off0, off1, d);
+        if (w.asym)
+          dec_int4<true>(w.data + (j * K4 + q) * 64, table, off0, off1, d);
+        else
+          dec_int4<false>(w.data + (j * K4 + q) * 64, table, off0, off1, d);
         __m512i* o = out + 2 * (2 * q - p0);
         _mm512_store_si512(o, d[0]);
         _mm512_store_si512(o + 1, d[1]);
@@ -697,7 +716,7 @@ void gemm_bf16_worker(void* vctx, int tid, int nt) {
   const bool copy = w.layout != Layout::kBf16Pairs || MB >= 2;
   if (copy) buf = static_cast<std::uint16_t*>(thread_scratch(0, static_cast<std::size_t>(kc_max) * 128));
   const Fp8Tables tb = fp8_tables();
-  const __m512i table = int4_table();
+  const __m512i table = int4_table(w.asym);
   while (next_tile(x, w.NP, MB, &j0, &j1, &b0, &b1)) {
   for (i64 kb = 0; kb < K2; kb += kc_max) {
     const i64 kc = min64(kc_max, K2 - kb);

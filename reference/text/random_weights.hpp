@@ -29,7 +29,7 @@ class RandomWeights : public WeightSource {
   Vec ple_projection_norm() override;
 
  private:
-  const TextConfig& c_;
+  const TextConfig c_;  // a copy: callers may pass a temporary
   std::uint64_t seed_;
 };
 
