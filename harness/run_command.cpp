@@ -92,7 +92,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
 
   RunnerContext ctx;
   ctx.tolerances = Tolerances::load(o.tolerances);
-  ctx.repeats = o.repeats;
+  // Timed repeats after one warm-up: 3 on the goldens; 2 on real-size nodes, which take seconds
+  // each (the median of two is their mean); --repeats sets both.
+  ctx.repeats = o.repeats >= 0 ? o.repeats : 3;
   // One pack cache per policy, shared by that policy's executors over one source's weights
   // (dropped when the source changes).
   std::map<std::string, std::shared_ptr<PackCache>> packs;
@@ -105,6 +107,8 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   ctx.weight_bytes = [](const std::string& policy) { return weight_bytes(cpu::policy_by_name(policy)); };
   ctx.act_bytes = [](const std::string& policy) { return act_bytes(cpu::policy_by_name(policy)); };
   const Modes modes{o.teacher, o.free};
+  RunnerContext real_ctx = ctx;
+  real_ctx.repeats = o.repeats >= 0 ? o.repeats : 2;
 
   Report report;
   report.provenance = collect_provenance(argc, argv, o.seed, o.tolerances);
@@ -138,9 +142,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
     packs.clear();
     text::RandomWeights random(text::released_text_config(l.variant), o.seed);
     LayerCache weights(random);  // the layer (and its kv source) made once for prefill and decode
-    auto runs = run_real_layer(l, o.tokens, 0, o.seed, real_policies, modes, ctx, &weights);
+    auto runs = run_real_layer(l, o.tokens, 0, o.seed, real_policies, modes, real_ctx, &weights);
     if (o.context > 0) {
-      auto dec = run_real_layer(l, 1, o.context, o.seed, real_policies, modes, ctx, &weights);
+      auto dec = run_real_layer(l, 1, o.context, o.seed, real_policies, modes, real_ctx, &weights);
       for (auto& r : dec) runs.push_back(std::move(r));
     }
     progress(fmt::format("real {} layer {} ({})", l.variant, l.layer, l.kind), runs);

@@ -19,7 +19,7 @@ struct RunCommandOptions {
   std::int64_t tokens = 512;           // prefill tokens of the real-size layers
   std::int64_t context = 4096;         // KV-cache length of the real-size decode step (0: no decode step)
   std::uint64_t seed = 1234;
-  int repeats = 3;
+  int repeats = -1;                    // timed repeats per node: -1 = 3 on goldens, 2 on real-size layers
   int threads = 0;                     // 0 = all cores
   std::string out;                     // report path (.h5); the markdown summary goes beside it
   std::string tolerances;              // tolerance file; empty = harness/tolerances.json

@@ -32,9 +32,11 @@
 // vdpbf16ps flushes denormal inputs and outputs to zero (Intel SDM); bf16 values below 2^-126
 // therefore differ from the naive loop, far below any tolerance used here.
 //
-// Measured on the dev VM (AMD EPYC Zen 4, 2 vCPUs, KVM, shared host: numbers are medians, and
-// vary ±30 % between runs because other jobs share the machine): see the table at the end of
-// this file.
+// Which implementation won, by measurement on the dev VM (table at the end of this file):
+//   prefill: own AVX512-BF16 kernel (bf16, fp8, int8-w8a16, int4) ~2.0-2.6x sgemm, at parity with
+//   oneDNN's bf16 matmul and 2.6-2.8x widen+sgemm; own VNNI kernel (int8) ~3.8-4.3x sgemm,
+//   0.87-0.98x oneDNN's int8 matmul; fp16 widen+sgemm ~1x sgemm. Decode: own GEMVs, mostly
+//   0.7-1.2x of the stream read bandwidth measured beside them.
 #include "optimized/cpu/gemm.hpp"
 
 #include <cblas.h>
@@ -44,7 +46,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -748,3 +749,58 @@ void gemm_exact(const float* a, std::int64_t M, const PackedWeight& w, float* c)
 }
 
 }  // namespace g4::cpu
+
+// ---- Measurements (dev VM: AMD EPYC Zen 4, 2 vCPUs under KVM, 1 MiB L2 / 32 MiB L3 visible,
+// OpenBLAS 0.3.21 "Cooperlake" kernels, GCC 12 -O3). The VM shared its two cores with other jobs
+// during all of this (load average 2.5-7), so single numbers move by ±30 %; the ratios below
+// come from baselines timed in the same run, minutes or seconds apart (bench/bench_gemm.cpp,
+// interleaved probes for the candidates). Register peaks measured alone on one core: vfmadd
+// 69-90 GFLOP/s, vdpbf16ps 135-197, vpdpbusd 285-388 GOP/s: bf16 = 2x, int8 = 4x float32.
+//
+// Prefill M = 512, GFLOP/s (x sgemm), 2 threads:
+//   (N, K)                 E2B q_proj 2048x1536   E2B gate 6144x1536   31B q_proj 16384x5376
+//   OpenBLAS sgemm         81.0                   77.5                 72.4
+//   OpenBLAS dgemm         42.7 (0.53)            43.0 (0.53)          38.6 (0.52)
+//   fp32 (sgemm)           80.9                   78.6                 74.1
+//   bf16                   160  (2.08)            191  (2.50)          164  (2.20)
+//   fp16 (widen + sgemm)   67.3 (0.84)            76.1 (0.99)          66.1 (1.08)
+//   fp8-e4m3               164  (2.03)            170  (2.19)          161  (2.60)
+//   int8 (W8A8, VNNI)      322  (3.91)            317  (3.77)          341  (4.30)
+//   int8-w8a16             95*  (2.01)            160  (2.14)          169  (2.40)
+//   int4-g32               93*  (1.96)            165  (2.10)          116  (1.88)
+//   int4-g128              168  (2.45)            191  (2.21)          159  (2.21)
+//   (* a loaded moment: the sgemm timed beside it fell by the same factor.)
+// Candidates, interleaved round robin in one process (OMP_WAIT_POLICY=passive so oneDNN's
+// OpenMP threads do not spin into the next candidate), GFLOP/s at the three shapes:
+//   bf16: own 12x32 vdpbf16ps kernel 168 / 171 / 169; oneDNN 2.6 matmul bf16 (brg:avx512_core_bf16)
+//         174 / 165 / 172 (parity); widen to f32 + sgemm 61 / 65 / 65 (own kernel 2.6-2.8x faster).
+//   int8: own 12x32 vpdpbusd kernel 312 / 301 / 349 (A quantisation and the scale epilogue
+//         included); oneDNN u8s8->s32 357 / 338 / 356 and s8s8->s32 329 / 324 / 350 (matmul only):
+//         own kernel 0.87-0.98x of oneDNN's; widen to f64 + dgemm (exact) 26 / 32 / 33.
+//   f16: oneDNN 2.6 has no f16 matmul without AVX512-FP16 ("could not create a primitive
+//        descriptor"); widen + sgemm is 0.84-1.08x sgemm.
+//   -> no oneDNN dependency: bf16 at parity, int8 within ~10 % while doing more, and the fused
+//      decoders (fp8 / int8 / int4 weights into the bf16 kernel) have no oneDNN 2.6 equivalent.
+//   Single-thread tuning (thread CPU time, E2B q_proj): K block of 64 / 128 / 256 / 768 pairs
+//   gave 154 / 169 / 182 / 196 GFLOP/s (bf16); 64-byte aligned weight copies +15 % over split-line
+//   loads; GCC's _mm512_dpbusd_epi32 in the tiled loop ran at half speed (register copies and
+//   spills per instruction) -> inline asm, 100 -> 191 GFLOP/s on one core.
+//
+// Decode M = 1, GB/s of packed weights (fraction of the stream read bandwidth measured around
+// the same case; x OpenBLAS sgemv on float32 weights). Weights rotated over >= 256 MiB of copies
+// so every call reads DRAM. Stream read (2 threads, 1 GiB, SSE2 loads): 15-33 GB/s over the runs.
+//   fp32 (own GEMV)        20.9 (1.07; 1.39)      11.9 (0.57; 0.92)    26.2 (0.80; 1.01)
+//   bf16                   18.9 (0.83; 2.78)      22.6 (0.83; 4.91)    25.9 (0.93; 3.38)
+//   fp16                   11.9 (0.41; 1.81)      11.5 (0.47; 1.56)    24.7 (0.79; 2.00)
+//   fp8-e4m3               12.5 (0.61; 3.77)      29.2 (0.89; 4.35)    29.7 (0.93; 4.62)
+//   int8 (W8A8)            20.8 (0.86; 6.14)      23.2 (0.80; 6.09)    24.5 (1.26; 6.59)
+//   int8-w8a16             22.7 (0.92; 6.18)      17.8 (0.74; 5.03)    20.0 (0.73; 5.39)
+//   int4-g32               21.1 (1.15; 9.42)      17.8 (0.66; 7.53)    18.0 (0.83; 6.84)
+//   int4-g128              11.3 (0.54; 6.55)      20.0 (0.77; 15.7)    32.1 (1.20; 15.7)
+//   portable bf16 GEMV      8.2 (0.38)             8.8 (0.41)          19.2 (0.62)
+// In cache (one thread, thread CPU time, E2B q_proj, weights L3-resident): bf16 87-90 GB/s,
+// int8 83-86, int8-w8a16 26-27 (float32-FMA route; 21 via bf16 decode), int4 31-36 (nibble
+// decode by vpermw without masks; 22-27 with), fp8 18-19, fp16 51-54, fp32 65-68 (= sgemv):
+// every kernel but fp8's outruns one core's DRAM share (~14 GB/s), so decode is memory-bound.
+// The row layouts (fp32, fp16, OpenBLAS sgemv) stream less well than the panel layouts: four
+// short row streams per thread instead of one long run.

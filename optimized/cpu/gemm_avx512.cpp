@@ -358,9 +358,6 @@ void gemv_int8w(void* vctx, int tid, int nt) {
   }
 }
 
-// Software prefetch distance of the GEMV weight streams (bytes).
-constexpr i64 kPrefetchAhead = 1024;
-
 // int4 groups: per group two partial sums per half, then acc += group_sum · scale.
 template <bool Asym>
 void gemv_int4(void* vctx, int tid, int nt) {
@@ -384,7 +381,6 @@ void gemv_int4(void* vctx, int tid, int nt) {
       __m512 g0 = _mm512_setzero_ps(), g1 = g0, g2 = g0, g3 = g0;
       const i64 q0 = g * gq;
       for (i64 q = q0; q < q0 + gq; ++q) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp + q * 64 + kPrefetchAhead), _MM_HINT_T0);
         __m512i d[4];
         dec_int4<Asym>(wp + q * 64, table, off0, off1, d);
         const __m512i a0 = _mm512_set1_epi32(static_cast<int>(a[2 * q]));

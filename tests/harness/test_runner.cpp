@@ -209,3 +209,25 @@ BOOST_AUTO_TEST_CASE(node_names_are_unique_so_the_reference_cache_replays_exactl
     for (std::size_t i = 0; i < want.size(); ++i) BOOST_TEST_REQUIRE(want.data()[i] == got.data()[i], b << " at " << i);
   }
 }
+
+// Headroom forecasts an fp16 overflow from the float64 activations: a node whose reference values
+// exceed 65504 has headroom > 1 under fp16 and its fp16 output holds infinities (caught as
+// non-finite), while bf16 stores the same values.
+BOOST_AUTO_TEST_CASE(headroom_forecasts_fp16_overflow) {
+  Mat x = {{1.0, -2.0, 3.0, 0.5}};
+  text::ReferenceExecutor ref;
+  for (const char* policy : {"fp16", "bf16"}) {
+    CpuExecutor test(cpu::policy_by_name(policy), false);
+    ShadowExecutor shadow(ref, test, nullptr, {1}, storage_max(cpu::policy_by_name(policy)));
+    shadow.scale("big", x, 4e4);  // reference max 1.2e5 > 65504
+    const NodeResult& n = shadow.nodes().at(0);
+    BOOST_TEST_MESSAGE(policy << ": headroom " << n.headroom << ", non-finite " << n.m.nonfinite);
+    if (std::string(policy) == "fp16") {
+      BOOST_TEST(n.headroom > 1.0);
+      BOOST_TEST(n.m.nonfinite > 0);
+    } else {
+      BOOST_TEST(n.headroom < 1e-30);
+      BOOST_TEST(n.m.nonfinite == 0);
+    }
+  }
+}
