@@ -1,13 +1,7 @@
 // Element-wise kernels and the MoE router of the CPU executor; see elementwise.hpp.
 #include "optimized/cpu/elementwise.hpp"
 
-// GCC 12's AVX-512 intrinsics trip -W(maybe-)uninitialized on their own _mm*_undefined_*
-// pass-through (GCC PR 105593, fixed in 12.3/13); the warning is about the header, not this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
+#include "optimized/cpu/avx512_target.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -17,7 +11,6 @@
 
 #include "reference/common/check.hpp"
 
-#define G4_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
 namespace g4::cpu {
 namespace {

@@ -1,20 +1,13 @@
 // RMSNorm and RoPE kernels of the CPU executor; see norm_rope.hpp for the contract and numerics.
 #include "optimized/cpu/norm_rope.hpp"
 
-// GCC 12's AVX-512 intrinsics trip -W(maybe-)uninitialized on their own _mm*_undefined_*
-// pass-through (GCC PR 105593, fixed in 12.3/13); the warning is about the header, not this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
+#include "optimized/cpu/avx512_target.hpp"
 
 #include <cmath>
 #include <vector>
 
 #include "reference/common/check.hpp"
 
-#define G4_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
 namespace g4::cpu {
 namespace {
