@@ -109,6 +109,7 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   const Modes modes{o.teacher, o.free};
   RunnerContext real_ctx = ctx;
   real_ctx.repeats = o.repeats >= 0 ? o.repeats : 2;
+  real_ctx.release_policy = [&packs](const std::string& policy) { packs.erase(policy); };
 
   Report report;
   report.provenance = collect_provenance(argc, argv, o.seed, o.tolerances);

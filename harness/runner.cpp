@@ -384,6 +384,7 @@ std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, in
       finish(run, ctx.tolerances, t0);
       out.push_back(std::move(run));
     }
+    if (ctx.release_policy) ctx.release_policy(policy);
   }
   return out;
 }

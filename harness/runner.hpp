@@ -35,6 +35,10 @@ struct RunnerContext {
   std::function<double(const std::string& policy)> act_bytes;     // bytes per stored activation
   Tolerances tolerances;
   int repeats = 3;          // timed repeats per node in free-running mode (after one warm-up)
+  // Called when a policy's runs on one source are done (e.g. to drop its packed weights: a
+  // real-size 26B-A4B layer holds 6 GB of float64 experts, and every policy's packs beside them
+  // would not fit in 24 GiB).
+  std::function<void(const std::string& policy)> release_policy;
   bool naive_baseline = true;
 };
 

@@ -30,24 +30,27 @@ void ShadowExecutor::begin_layer(index_t layer) {
 Mat ShadowExecutor::node(const std::string& name, const char* kind, const std::function<Mat(text::Executor&)>& op) {
   const Mat r = op(ref_);
   const Mat t = op(test_);
+  const Mat b = naive_ ? op(*naive_) : Mat{};
+  record(name, kind, r, t, naive_ ? &b : nullptr, row_valid_);
+  return r;
+}
+
+void ShadowExecutor::record(const std::string& name, const char* kind, const Mat& r, const Mat& t, const Mat* b,
+                            const std::vector<std::uint8_t>& rows_valid) {
   NodeResult n;
   n.tap = name;
   n.op = kind;
   n.shape = {static_cast<std::int64_t>(r.shape(0)), static_cast<std::int64_t>(r.shape(1))};
-  const bool rows_are_tokens = r.shape(0) == row_valid_.size();
-  const std::vector<std::uint8_t> valid = rows_are_tokens ? rows_to_elements(row_valid_, r.shape(1))
+  const bool rows_are_tokens = r.shape(0) == rows_valid.size();
+  const std::vector<std::uint8_t> valid = rows_are_tokens ? rows_to_elements(rows_valid, r.shape(1))
                                                           : std::vector<std::uint8_t>(r.size(), 1);
   n.m = compare(r.data(), t.data(), r.size(), valid.data());
-  if (naive_) {
-    const Mat b = op(*naive_);
-    n.naive_rel_l2 = compare(r.data(), b.data(), r.size(), valid.data()).rel_l2;
-  }
+  if (b) n.naive_rel_l2 = compare(r.data(), b->data(), r.size(), valid.data()).rel_l2;
   double amax = 0;
   for (std::size_t i = 0; i < r.size(); ++i)
     if (valid[i]) amax = std::max(amax, std::abs(r.data()[i]));
   n.headroom = amax / storage_max_;
   nodes_.push_back(std::move(n));
-  return r;
 }
 
 Mat ShadowExecutor::linear(const std::string& name, const Mat& x, const Mat& w) {
@@ -87,29 +90,46 @@ Mat ShadowExecutor::softcap(const std::string& name, const Mat& x, double cap) {
   return node(name, "softcap", [&](text::Executor& e) { return e.softcap(name, x, cap); });
 }
 
-// The router's weights are compared as a node; its expert choices feed the MoE agreement.
+// The router: expert choices feed the MoE agreement (flips near ties are discontinuous, so they
+// are counted, not measured); the routing weights are compared on the tokens whose expert set
+// matches the reference's (for the baseline too), where they are a continuous function.
 ops::RouterOutput ShadowExecutor::route(const std::string& name, const Mat& logits, const Vec& per_expert_scale,
                                         index_t top_k) {
-  ops::RouterOutput r;
-  const Mat w = node(name, "route", [&](text::Executor& e) {
-    ops::RouterOutput o = e.route(name, logits, per_expert_scale, top_k);
-    if (&e == &ref_) r = o;
-    if (&e == &test_) {
-      // Expert-set agreement per token (order within the top-k does not matter).
-      for (std::size_t t = 0; t < o.index.shape(0); ++t) {
-        if (t < row_valid_.size() && !row_valid_[t]) continue;
-        std::int64_t same = 0;
-        for (std::size_t j = 0; j < o.index.shape(1); ++j)
-          for (std::size_t i = 0; i < r.index.shape(1); ++i) same += o.index(t, j) == r.index(t, i);
-        const double agree = double(same) / double(top_k);
-        agreement_sum_ += agree;
-        moe_.routing_flips += same != top_k;
-        ++moe_.decisions;
-      }
+  const ops::RouterOutput r = ref_.route(name, logits, per_expert_scale, top_k);
+  const ops::RouterOutput t = test_.route(name, logits, per_expert_scale, top_k);
+  auto same_set = [&](const ops::RouterOutput& o, std::size_t tok) {
+    std::int64_t same = 0;
+    for (std::size_t j = 0; j < o.index.shape(1); ++j)
+      for (std::size_t i = 0; i < r.index.shape(1); ++i) same += o.index(tok, j) == r.index(tok, i);
+    return same;
+  };
+  std::vector<std::uint8_t> agree(r.index.shape(0), 1);
+  for (std::size_t tok = 0; tok < agree.size(); ++tok) {
+    if (tok < row_valid_.size() && !row_valid_[tok]) {
+      agree[tok] = 0;
+      continue;
     }
-    return o.weights;
-  });
-  (void)w;
+    const std::int64_t same = same_set(t, tok);
+    agreement_sum_ += double(same) / double(top_k);
+    moe_.routing_flips += same != top_k;
+    ++moe_.decisions;
+    agree[tok] = same == top_k;
+  }
+  ops::RouterOutput b;
+  if (naive_) {
+    b = naive_->route(name, logits, per_expert_scale, top_k);
+    for (std::size_t tok = 0; tok < agree.size(); ++tok) agree[tok] = agree[tok] && same_set(b, tok) == top_k;
+  }
+  // Weights scattered to [T, E] by expert id, so the order inside the top-k does not matter.
+  const std::size_t E = r.probs.shape(1);
+  auto dense = [&](const ops::RouterOutput& o) {
+    Mat d = xt::zeros<double>({o.index.shape(0), E});
+    for (std::size_t tok = 0; tok < o.index.shape(0); ++tok)
+      for (std::size_t j = 0; j < o.index.shape(1); ++j) d(tok, static_cast<std::size_t>(o.index(tok, j))) = o.weights(tok, j);
+    return d;
+  };
+  const Mat rd = dense(r), td = dense(t), bd = naive_ ? dense(b) : Mat{};
+  record(name, "route", rd, td, naive_ ? &bd : nullptr, agree);
   return r;
 }
 

@@ -44,6 +44,9 @@ class ShadowExecutor : public text::Executor {
  private:
   // Runs `op` on the three executors, records the node, returns the reference output.
   Mat node(const std::string& name, const char* kind, const std::function<Mat(text::Executor&)>& op);
+  // Records one node: reference r, executor t, baseline b (or null), over the valid token rows.
+  void record(const std::string& name, const char* kind, const Mat& r, const Mat& t, const Mat* b,
+              const std::vector<std::uint8_t>& rows_valid);
 
   text::Executor& ref_;
   text::Executor& test_;
