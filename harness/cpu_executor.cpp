@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numeric>
 
 #include "optimized/cpu/attention.hpp"
 #include "optimized/cpu/elementwise.hpp"
@@ -160,19 +159,6 @@ Mat CpuExecutor::attention(const std::string&, const Mat& q, const Mat& k, const
   return store(std::move(out), a.B * a.S, a.Nq * a.Dh);
 }
 
-namespace {
-template <class F>
-Mat elementwise(const CpuExecutor& ex, const Mat& x, cpu::Fmt f, F&& fn) {
-  std::vector<float> a = CpuExecutor::load(x, f);
-  for (float& v : a) v = fn(v);
-  return ex.store(std::move(a), rows(x), cols(x));
-}
-float gelu_tanh_f(float x) {
-  const float k = 0.7978845608028654f;  // sqrt(2/pi) rounded to float32
-  return 0.5f * x * (1.f + std::tanh(k * (x + 0.044715f * x * x * x)));
-}
-}  // namespace
-
 Mat CpuExecutor::gelu(const std::string&, const Mat& x) {
   const std::vector<float> a = load(x, policy_.storage);
   std::vector<float> y(a.size());
@@ -181,8 +167,10 @@ Mat CpuExecutor::gelu(const std::string&, const Mat& x) {
   return store(std::move(y), rows(x), cols(x));
 }
 Mat CpuExecutor::scale(const std::string&, const Mat& x, double s) {
-  const float sf = static_cast<float>(s);
-  return elementwise(*this, x, policy_.storage, [sf](float v) { return v * sf; });
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> y(a.size());
+  cpu::scale(a.data(), static_cast<float>(s), y.data(), static_cast<std::int64_t>(a.size()));
+  return store(std::move(y), rows(x), cols(x));
 }
 Mat CpuExecutor::softcap(const std::string&, const Mat& x, double cap) {
   const std::vector<float> a = load(x, policy_.storage);
@@ -193,43 +181,33 @@ Mat CpuExecutor::softcap(const std::string&, const Mat& x, double cap) {
   return store(std::move(y), rows(x), cols(x));
 }
 Mat CpuExecutor::mul(const std::string&, const Mat& a, const Mat& b) {
-  std::vector<float> x = load(a, policy_.storage), y = load(b, policy_.storage);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] *= y[i];
+  std::vector<float> x = load(a, policy_.storage);
+  cpu::mul(x.data(), load(b, policy_.storage).data(), x.data(), static_cast<std::int64_t>(x.size()));
   return store(std::move(x), rows(a), cols(a));
 }
 Mat CpuExecutor::add(const std::string&, const Mat& a, const Mat& b) {
-  std::vector<float> x = load(a, policy_.storage), y = load(b, policy_.storage);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+  std::vector<float> x = load(a, policy_.storage);
+  cpu::add(x.data(), load(b, policy_.storage).data(), x.data(), static_cast<std::int64_t>(x.size()));
   return store(std::move(x), rows(a), cols(a));
 }
 
-// Router in float32 (a "wide" op in every policy): softmax, top-k by probability (ties to the
-// lower expert index), renormalise, per-expert scale. Weights are kept in float32.
+// Router in float32 (a "wide" op in every policy; optimized/cpu/elementwise.hpp route): softmax,
+// top-k by probability (ties to the lower expert index), renormalise, per-expert scale.
 ops::RouterOutput CpuExecutor::route(const std::string&, const Mat& logits, const Vec& per_expert_scale,
                                      index_t top_k) {
   const std::vector<float> z = load(logits, policy_.storage);
+  const std::vector<float> pes(per_expert_scale.begin(), per_expert_scale.end());
   const index_t T = rows(logits), E = cols(logits);
+  std::vector<float> probs(static_cast<std::size_t>(T * E)), weights(static_cast<std::size_t>(T * top_k));
+  std::vector<std::int32_t> index(weights.size());
+  cpu::route(z.data(), pes.data(), probs.data(), weights.data(), index.data(), cpu::RouterProblem{T, E, top_k});
   ops::RouterOutput r;
   r.probs = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(E)});
   r.weights = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(top_k)});
   r.index = xt::xtensor<std::int64_t, 2>::from_shape({static_cast<size_t>(T), static_cast<size_t>(top_k)});
-  std::vector<float> p(E);
-  std::vector<index_t> order(E);
-  for (index_t t = 0; t < T; ++t) {
-    const float* zt = &z[static_cast<std::size_t>(t * E)];
-    const float mx = *std::max_element(zt, zt + E);
-    float sum = 0.f;
-    for (index_t e = 0; e < E; ++e) sum += (p[e] = std::exp(zt[e] - mx));
-    for (index_t e = 0; e < E; ++e) r.probs(t, e) = (p[e] /= sum);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return p[a] > p[b]; });
-    float ks = 0.f;
-    for (index_t j = 0; j < top_k; ++j) ks += p[order[j]];
-    for (index_t j = 0; j < top_k; ++j) {
-      r.index(t, j) = order[j];
-      r.weights(t, j) = p[order[j]] / ks * static_cast<float>(per_expert_scale(order[j]));
-    }
-  }
+  std::copy(probs.begin(), probs.end(), r.probs.begin());
+  std::copy(weights.begin(), weights.end(), r.weights.begin());
+  std::copy(index.begin(), index.end(), r.index.begin());
   return r;
 }
 
@@ -252,9 +230,9 @@ Mat CpuExecutor::experts(const std::string&, const Mat& xe, const ops::RouterOut
     for (index_t i = 0; i < n; ++i) std::copy_n(&x[static_cast<std::size_t>(tok[i] * D)], D, &xs[static_cast<std::size_t>(i * D)]);
     const auto gu = matmul(xs, n, packed(&gate_up[static_cast<std::size_t>(e * 2 * Fe * D)], 2 * Fe, D));  // [n, 2Fe]
     std::vector<float> hidden(static_cast<std::size_t>(n * Fe));
-    for (index_t i = 0; i < n; ++i)
-      for (index_t f = 0; f < Fe; ++f)
-        hidden[i * Fe + f] = gelu_tanh_f(gu[i * 2 * Fe + f]) * gu[i * 2 * Fe + Fe + f];
+    const cpu::GatedProblem gp{n, Fe, 2 * Fe, 2 * Fe, Fe};  // gate = gu[:, :Fe], up = gu[:, Fe:]
+    if (naive_) cpu::gelu_gate_mul_naive(gu.data(), gu.data() + Fe, hidden.data(), gp);
+    else cpu::gelu_gate_mul(gu.data(), gu.data() + Fe, hidden.data(), gp);
     round_storage(hidden, policy_.storage);
     const auto y = matmul(hidden, n, packed(&down[static_cast<std::size_t>(e * D * Fe)], D, Fe));  // [n, D]
     for (index_t i = 0; i < n; ++i)
