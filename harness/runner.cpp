@@ -46,11 +46,9 @@ struct Recorder {
 std::vector<std::uint8_t> tap_validity(const std::string& name, const std::vector<index_t>& shape,
                                        const std::vector<std::int64_t>& attn, index_t B, index_t S) {
   const std::vector<std::int64_t> sh(shape.begin(), shape.end());
-  auto ends = [&](const char* s) { return name.size() >= std::strlen(s) && name.ends_with(s); };
-  std::string layout = "BS";
-  if (ends(".attn_probs") || ends(".shared_k") || ends(".shared_v")) layout = "BNS";
-  else if (!(sh.size() >= 2 && sh[0] == B && sh[1] == S)) layout = "T";
-  return token_validity(sh, layout, attn, B, S);
+  const bool heads_first = name.ends_with(".attn_probs") || name.ends_with(".shared_k") || name.ends_with(".shared_v");
+  const bool tokens_first = sh.size() >= 2 && sh[0] == B && sh[1] == S;
+  return token_validity(sh, heads_first ? "BNS" : tokens_first ? "BS" : "T", attn, B, S);
 }
 
 std::string mode_name(bool teacher) { return teacher ? "teacher-forced" : "free-running"; }
@@ -148,6 +146,59 @@ void finish(RunResult& run, const Tolerances& tol, Clock::time_point t0) {
 
 std::vector<std::uint8_t> token_rows(const IdMat& attention_mask) {
   return std::vector<std::uint8_t>(attention_mask.begin(), attention_mask.end());
+}
+
+// What run_policies needs to know about one source (a golden bundle, or one real-size layer).
+struct Source {
+  std::string id_prefix, source, variant;
+  std::vector<std::uint8_t> row_valid;  // [T] token rows that are compared
+  std::vector<std::int64_t> attn;       // the same as 0/1, for tap layouts
+  index_t B = 0, S = 0;
+  bool moe = false;
+  bool logits = false;                  // the graph ends in logits (KL, top-k)
+  bool free_baseline = false;           // run the baseline free-running too (ratio rule)
+};
+
+// Every policy × mode on one source. `drive` runs the graph on an executor, handing taps to the
+// sink (null in teacher-forced mode); `reference` is the cached float64 reference, `ref` its taps.
+std::vector<RunResult> run_policies(const Source& src, const std::vector<std::string>& policies, Modes modes,
+                                    const RunnerContext& ctx, text::Executor& reference, const Recorder& ref,
+                                    const std::function<void(text::Executor&, text::TapSink)>& drive) {
+  std::vector<RunResult> out;
+  for (const std::string& policy : policies) {
+    const double smax = ctx.storage_max(policy);
+    if (modes.teacher) {
+      const auto t0 = Clock::now();
+      auto test = ctx.make_executor(policy, false);
+      auto naive = ctx.naive_baseline ? ctx.make_executor(policy, true) : nullptr;
+      ShadowExecutor shadow(reference, *test, naive.get(), src.row_valid, smax);
+      drive(shadow, nullptr);
+      RunResult run{fmt::format("{}.{}.teacher", src.id_prefix, policy), src.source, src.variant, policy, mode_name(true),
+                    shadow.nodes(), std::nullopt, std::nullopt, true, 0};
+      if (src.moe) run.moe = shadow.moe();
+      finish(run, ctx.tolerances, t0);
+      out.push_back(std::move(run));
+    }
+    if (modes.free) {
+      const auto t0 = Clock::now();
+      auto test = ctx.make_executor(policy, false);
+      TimingExecutor timed(*test, ctx.repeats, ctx.weight_bytes(policy), ctx.act_bytes(policy));
+      Recorder x;
+      drive(timed, x.sink());
+      Recorder nv;
+      const bool baseline = src.free_baseline && ctx.naive_baseline;
+      if (baseline) drive(*ctx.make_executor(policy, true), nv.sink());
+      RunResult run{fmt::format("{}.{}.free", src.id_prefix, policy), src.source, src.variant, policy, mode_name(false), {},
+                    std::nullopt, std::nullopt, true, 0};
+      compare_taps(run, ref, x, baseline ? &nv : nullptr, timed.timings(), src.attn, src.B, src.S, smax);
+      if (src.logits) run.logits = logit_metrics(ref.taps.at("logits").value, x.taps.at("logits").value, src.row_valid);
+      if (src.moe) run.moe = moe_agreement(ref, x, src.row_valid);
+      finish(run, ctx.tolerances, t0);
+      out.push_back(std::move(run));
+    }
+    if (ctx.release_policy) ctx.release_policy(policy);
+  }
+  return out;
 }
 
 }  // namespace
@@ -267,42 +318,11 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
   Recorder ref;
   text::TextModel(cfg, weights, reference, ref.sink(), fo).forward(in);
 
-  std::vector<RunResult> out;
-  for (const std::string& policy : policies) {
-    const double smax = ctx.storage_max(policy);
-    if (modes.teacher) {
-      const auto t0 = Clock::now();
-      auto test = ctx.make_executor(policy, false);
-      auto naive = ctx.naive_baseline ? ctx.make_executor(policy, true) : nullptr;
-      ShadowExecutor shadow(reference, *test, naive.get(), row_valid, smax);
-      text::TextModel(cfg, weights, shadow, nullptr, fo).forward(in);
-      RunResult run{fmt::format("golden.{}.{}.teacher", name, policy), "golden:" + bundle_dir, name, policy,
-                    mode_name(true), shadow.nodes(), std::nullopt, std::nullopt, true, 0};
-      if (cfg.enable_moe_block) run.moe = shadow.moe();
-      finish(run, ctx.tolerances, t0);
-      out.push_back(std::move(run));
-    }
-    if (modes.free) {
-      const auto t0 = Clock::now();
-      auto test = ctx.make_executor(policy, false);
-      TimingExecutor timed(*test, ctx.repeats, ctx.weight_bytes(policy), ctx.act_bytes(policy));
-      Recorder x;
-      text::TextModel(cfg, weights, timed, x.sink(), fo).forward(in);
-      Recorder nv;
-      if (ctx.naive_baseline) {
-        auto naive = ctx.make_executor(policy, true);
-        text::TextModel(cfg, weights, *naive, nv.sink(), fo).forward(in);
-      }
-      RunResult run{fmt::format("golden.{}.{}.free", name, policy), "golden:" + bundle_dir, name, policy,
-                    mode_name(false), {}, std::nullopt, std::nullopt, true, 0};
-      compare_taps(run, ref, x, ctx.naive_baseline ? &nv : nullptr, timed.timings(), attn, B, S, smax);
-      run.logits = logit_metrics(ref.taps.at("logits").value, x.taps.at("logits").value, row_valid);
-      if (cfg.enable_moe_block) run.moe = moe_agreement(ref, x, row_valid);
-      finish(run, ctx.tolerances, t0);
-      out.push_back(std::move(run));
-    }
-  }
-  return out;
+  const Source src{"golden." + name, "golden:" + bundle_dir, name, row_valid, attn, B, S, cfg.enable_moe_block,
+                   true, true};
+  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
+    text::TextModel(cfg, weights, ex, std::move(sink), fo).forward(in);
+  });
 }
 
 std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, index_t past, std::uint64_t seed,
@@ -354,39 +374,11 @@ std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, in
   const std::string base = fmt::format("real.{}.layer{}.{}.{}", which.variant, which.layer, which.kind, step);
   const std::string source = fmt::format("real:{}:layer{}:{}:{}:seed{}", which.variant, which.layer, which.kind,
                                          step, seed);
-  std::vector<RunResult> out;
-  for (const std::string& policy : policies) {
-    const double smax = ctx.storage_max(policy);
-    if (modes.teacher) {
-      const auto t0 = Clock::now();
-      auto test = ctx.make_executor(policy, false);
-      auto naive = ctx.naive_baseline ? ctx.make_executor(policy, true) : nullptr;
-      ShadowExecutor shadow(reference, *test, naive.get(), row_valid, smax);
-      text::ForwardState s2 = st;
-      text::TextModel(cfg, weights, shadow, nullptr).decoder_layer(which.layer, lw, h0, s2);
-      RunResult run{base + "." + policy + ".teacher", source, which.variant, policy, mode_name(true), shadow.nodes(),
-                    std::nullopt, std::nullopt, true, 0};
-      if (cfg.enable_moe_block) run.moe = shadow.moe();
-      finish(run, ctx.tolerances, t0);
-      out.push_back(std::move(run));
-    }
-    if (modes.free) {
-      const auto t0 = Clock::now();
-      auto test = ctx.make_executor(policy, false);
-      TimingExecutor timed(*test, ctx.repeats, ctx.weight_bytes(policy), ctx.act_bytes(policy));
-      Recorder x;
-      text::ForwardState s2 = st;
-      text::TextModel(cfg, weights, timed, x.sink()).decoder_layer(which.layer, lw, h0, s2);
-      RunResult run{base + "." + policy + ".free", source, which.variant, policy, mode_name(false), {},
-                    std::nullopt, std::nullopt, true, 0};
-      compare_taps(run, ref, x, nullptr, timed.timings(), attn, 1, tokens, smax);
-      if (cfg.enable_moe_block) run.moe = moe_agreement(ref, x, row_valid);
-      finish(run, ctx.tolerances, t0);
-      out.push_back(std::move(run));
-    }
-    if (ctx.release_policy) ctx.release_policy(policy);
-  }
-  return out;
+  const Source src{base, source, which.variant, row_valid, attn, 1, tokens, cfg.enable_moe_block, false, false};
+  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
+    text::ForwardState s2 = st;  // every run starts from the same state (KV cache, shared K/V)
+    text::TextModel(cfg, weights, ex, std::move(sink)).decoder_layer(which.layer, lw, h0, s2);
+  });
 }
 
 }  // namespace g4::harness
