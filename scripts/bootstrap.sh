@@ -7,7 +7,15 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 
 packages=(build-essential cmake ninja-build pkg-config libxtensor-dev libxsimd-dev xtl-dev libopenblas-dev
-          libhdf5-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev)
+          libhdf5-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev
+          # media decoding for the vision and audio towers (issue #3)
+          libpng-dev libjpeg-dev libsndfile1-dev libfftw3-dev
+          # report plots (issue #5): Debian's matplotlib + h5py for /usr/bin/python3
+          python3-matplotlib python3-h5py
+          # fuzzing and sanitizers (issue #6): clang with libFuzzer
+          clang libclang-rt-dev
+          # the CUDA SIMT simulator's fibers (issue #7)
+          libboost-context-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
