@@ -142,12 +142,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   for (const RealLayer& l : layers) {
     packs.clear();
     text::RandomWeights random(text::released_text_config(l.variant), o.seed);
-    LayerCache weights(random);  // the layer (and its kv source) made once for prefill and decode
-    auto runs = run_real_layer(l, o.tokens, 0, o.seed, real_policies, modes, real_ctx, &weights);
-    if (o.context > 0) {
-      auto dec = run_real_layer(l, 1, o.context, o.seed, real_policies, modes, real_ctx, &weights);
-      for (auto& r : dec) runs.push_back(std::move(r));
-    }
+    std::vector<RealStep> steps{{o.tokens, 0}};
+    if (o.context > 0) steps.push_back({1, o.context});
+    auto runs = run_real_layer(l, steps, o.seed, real_policies, modes, real_ctx, &random);
     progress(fmt::format("real {} layer {} ({})", l.variant, l.layer, l.kind), runs);
     for (auto& r : runs) report.runs.push_back(std::move(r));
   }

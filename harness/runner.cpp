@@ -196,7 +196,6 @@ std::vector<RunResult> run_policies(const Source& src, const std::vector<std::st
       finish(run, ctx.tolerances, t0);
       out.push_back(std::move(run));
     }
-    if (ctx.release_policy) ctx.release_policy(policy);
   }
   return out;
 }
@@ -325,7 +324,7 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
   });
 }
 
-std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, index_t past, std::uint64_t seed,
+std::vector<RunResult> run_real_layer(const RealLayer& which, const std::vector<RealStep>& steps, std::uint64_t seed,
                                       const std::vector<std::string>& policies, Modes modes,
                                       const RunnerContext& ctx, text::WeightSource* shared_weights) {
   const text::TextConfig cfg = text::released_text_config(which.variant);
@@ -333,52 +332,80 @@ std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, in
            "{}: layer {} does not exist (0..{})", which.variant, which.layer, cfg.num_hidden_layers - 1);
   text::RandomWeights own(cfg, seed);
   text::WeightSource& weights = shared_weights ? *shared_weights : static_cast<text::WeightSource&>(own);
-  text::TextInputs in;
-  in.input_ids = IdMat::from_shape({1, static_cast<size_t>(tokens)});
-  text::NormalStream ids(seed, 0, "input_ids");
-  for (auto& id : in.input_ids) id = 1 + static_cast<std::int64_t>(ids.uniform() * double(cfg.vocab_size - 1));
-  in.attention_mask = xt::ones<std::int64_t>({size_t(1), static_cast<size_t>(past + tokens)});
-  const std::vector<std::int64_t> attn(tokens, 1);  // validity of the query rows
-  const std::vector<std::uint8_t> row_valid(tokens, 1);
-
-  // Reference: embedding, PLE, the KV cache, the source layer of a kv-shared layer, the layer
-  // (its node outputs are remembered; teacher forcing replays them for every policy).
-  CachedReference reference;
-  Recorder ref;
-  text::TextModel ref_model(cfg, weights, reference, ref.sink());
-  text::ForwardState st = ref_model.prepare(in, past);
-  const Mat h0 = ref_model.embed(in);
-  if (cfg.ple_dim() > 0) ref_model.per_layer_inputs(in, h0, st);
   const text::LayerSpec& spec = cfg.layers[which.layer];
   const index_t own_kv = spec.kv_role == text::KvRole::kReuse ? spec.kv_source : which.layer;
-  if (past > 0) {
-    const text::LayerSpec& kv = cfg.layers[own_kv];
-    text::NormalStream g(seed, own_kv, "kv_cache");
-    Mat k = Mat::from_shape({static_cast<size_t>(past), static_cast<size_t>(kv.num_kv_heads * kv.head_dim)});
-    Mat v = k;
-    const double k_sigma = std::pow(double(kv.head_dim), -0.5);
-    for (auto& x : k) x = k_sigma * g.next();
-    for (auto& x : v) x = g.next();
-    st.cache[own_kv] = {std::move(k), std::move(v)};
-  }
-  if (spec.kv_role == text::KvRole::kReuse) {
-    text::TextModel src_model(cfg, weights, reference, nullptr);
-    src_model.decoder_layer(spec.kv_source, weights.layer(spec.kv_source), h0, st);
-  }
+  // Made once for every step and policy (a 31B layer is 4 GB of float64).
   const text::LayerWeights lw = weights.layer(which.layer);
-  ref.taps.clear(), ref.order.clear();
-  text::ForwardState st_ref = st;
-  ref_model.decoder_layer(which.layer, lw, h0, st_ref);
+  const text::LayerWeights kv_src_w = spec.kv_role == text::KvRole::kReuse ? weights.layer(spec.kv_source) : text::LayerWeights{};
 
-  const std::string step = past > 0 ? fmt::format("decode{}at{}", tokens, past) : fmt::format("prefill{}", tokens);
-  const std::string base = fmt::format("real.{}.layer{}.{}.{}", which.variant, which.layer, which.kind, step);
-  const std::string source = fmt::format("real:{}:layer{}:{}:{}:seed{}", which.variant, which.layer, which.kind,
-                                         step, seed);
-  const Source src{base, source, which.variant, row_valid, attn, 1, tokens, cfg.enable_moe_block, false, false};
-  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
-    text::ForwardState s2 = st;  // every run starts from the same state (KV cache, shared K/V)
-    text::TextModel(cfg, weights, ex, std::move(sink)).decoder_layer(which.layer, lw, h0, s2);
-  });
+  // Per step: the inputs, the state before the layer (KV cache, shared K/V) and the reference's
+  // outputs (teacher forcing replays them for every policy).
+  struct Prepared {
+    text::TextInputs in;
+    text::ForwardState st;
+    Mat h0;
+    CachedReference reference;
+    Recorder ref;
+    Source src;
+  };
+  std::vector<std::unique_ptr<Prepared>> prepared;
+  for (const RealStep& step : steps) {
+    auto p = std::make_unique<Prepared>();
+    const index_t tokens = step.tokens, past = step.past;
+    text::TextInputs& in = p->in;
+    in.input_ids = IdMat::from_shape({1, static_cast<size_t>(tokens)});
+    text::NormalStream ids(seed, 0, "input_ids");
+    for (auto& id : in.input_ids) id = 1 + static_cast<std::int64_t>(ids.uniform() * double(cfg.vocab_size - 1));
+    in.attention_mask = xt::ones<std::int64_t>({size_t(1), static_cast<size_t>(past + tokens)});
+    const std::vector<std::int64_t> attn(tokens, 1);  // validity of the query rows
+    const std::vector<std::uint8_t> row_valid(tokens, 1);
+
+    // Reference: embedding, PLE, the KV cache, the source layer of a kv-shared layer, the layer.
+    text::TextModel ref_model(cfg, weights, p->reference, p->ref.sink());
+    p->st = ref_model.prepare(in, past);
+    p->h0 = ref_model.embed(in);
+    if (cfg.ple_dim() > 0) ref_model.per_layer_inputs(in, p->h0, p->st);
+    if (past > 0) {
+      const text::LayerSpec& kv = cfg.layers[own_kv];
+      text::NormalStream g(seed, own_kv, "kv_cache");
+      Mat k = Mat::from_shape({static_cast<size_t>(past), static_cast<size_t>(kv.num_kv_heads * kv.head_dim)});
+      Mat v = k;
+      const double k_sigma = std::pow(double(kv.head_dim), -0.5);
+      for (auto& x : k) x = k_sigma * g.next();
+      for (auto& x : v) x = g.next();
+      p->st.cache[own_kv] = {std::move(k), std::move(v)};
+    }
+    if (spec.kv_role == text::KvRole::kReuse) {
+      text::TextModel src_model(cfg, weights, p->reference, nullptr);
+      src_model.decoder_layer(spec.kv_source, kv_src_w, p->h0, p->st);
+    }
+    p->ref.taps.clear(), p->ref.order.clear();
+    text::ForwardState st_ref = p->st;
+    ref_model.decoder_layer(which.layer, lw, p->h0, st_ref);
+
+    const std::string name = past > 0 ? fmt::format("decode{}at{}", tokens, past) : fmt::format("prefill{}", tokens);
+    const std::string base = fmt::format("real.{}.layer{}.{}.{}", which.variant, which.layer, which.kind, name);
+    const std::string source = fmt::format("real:{}:layer{}:{}:{}:seed{}", which.variant, which.layer, which.kind,
+                                           name, seed);
+    p->src = Source{base, source, which.variant, row_valid, attn, 1, tokens, cfg.enable_moe_block, false, false};
+    prepared.push_back(std::move(p));
+  }
+
+  // Policy-major: each policy's packed weights serve every step, then are released (a real-size
+  // layer packs 0.1-0.8 G weights per policy: seconds each, and gigabytes held).
+  std::vector<RunResult> out;
+  for (const std::string& policy : policies) {
+    for (const auto& p : prepared) {
+      auto runs = run_policies(p->src, {policy}, modes, ctx, p->reference, p->ref,
+                               [&](text::Executor& ex, text::TapSink sink) {
+                                 text::ForwardState s2 = p->st;  // every run starts from the same state
+                                 text::TextModel(cfg, weights, ex, std::move(sink)).decoder_layer(which.layer, lw, p->h0, s2);
+                               });
+      for (auto& r : runs) out.push_back(std::move(r));
+    }
+    if (ctx.release_policy) ctx.release_policy(policy);
+  }
+  return out;
 }
 
 }  // namespace g4::harness

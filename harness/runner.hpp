@@ -51,46 +51,24 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
                                   Modes modes, const RunnerContext& ctx);
 
 // One real-size decoder layer with seeded random weights (reference/text/random_weights.hpp),
-// every policy × mode: a prefill of `tokens` tokens (past = 0), or `tokens` decode steps after
-// `past` cached tokens (a KV cache of seeded random keys and values with the magnitudes the
-// layer's norms give them: K ~ N(0, Dh^-1/2), V ~ N(0, 1)). The layer a kv-shared layer reads is
-// run by the reference first.
+// every policy × mode × step. A step is a prefill of `tokens` tokens (past = 0), or `tokens`
+// decode steps after `past` cached tokens (a KV cache of seeded random keys and values with the
+// magnitudes the layer's norms give them: K ~ N(0, Dh^-1/2), V ~ N(0, 1)). The layer a
+// kv-shared layer reads is run by the reference first. The reference runs once per step; the
+// policies run one after another, each over every step, so a policy's weights are packed once.
 struct RealLayer {
   std::string variant;   // e2b, e4b, 31b, 26b-a4b
   index_t layer = 0;
   std::string kind;      // sliding, full, kv-shared, moe (for the run id)
 };
-// weights: the variant's seeded random weights (shared between calls for one layer, e.g. by
-// prefill and decode, through a LayerCache); null: made here from the seed.
-std::vector<RunResult> run_real_layer(const RealLayer& which, index_t tokens, index_t past, std::uint64_t seed,
+struct RealStep {
+  index_t tokens = 0;
+  index_t past = 0;
+};
+// weights: the variant's seeded random weights; null: made here from the seed.
+std::vector<RunResult> run_real_layer(const RealLayer& which, const std::vector<RealStep>& steps, std::uint64_t seed,
                                       const std::vector<std::string>& policies, Modes modes,
                                       const RunnerContext& ctx, text::WeightSource* weights = nullptr);
-
-// A WeightSource that remembers the layers it has handed out (one real-size layer and its
-// kv source, reused by prefill and decode runs), delegating everything else.
-class LayerCache : public text::WeightSource {
- public:
-  explicit LayerCache(text::WeightSource& inner) : inner_(inner) {}
-  text::LayerWeights layer(index_t i) override {
-    auto it = layers_.find(i);
-    if (it == layers_.end()) it = layers_.emplace(i, inner_.layer(i)).first;
-    return it->second;
-  }
-  Mat embed_rows(const std::vector<std::int64_t>& ids) override { return inner_.embed_rows(ids); }
-  Mat embed_block(index_t row0, index_t n) override { return inner_.embed_block(row0, n); }
-  Vec final_norm() override { return inner_.final_norm(); }
-  Mat ple_rows(const std::vector<std::int64_t>& ids) override { return inner_.ple_rows(ids); }
-  Mat ple_model_projection() override {
-    if (ple_proj_.size() == 0) ple_proj_ = inner_.ple_model_projection();
-    return ple_proj_;
-  }
-  Vec ple_projection_norm() override { return inner_.ple_projection_norm(); }
-
- private:
-  text::WeightSource& inner_;
-  std::map<index_t, text::LayerWeights> layers_;
-  Mat ple_proj_;
-};
 
 // KL(ref ‖ x) per token from logits (softmax over the vocabulary), top-1 and top-5 agreement.
 LogitResult logit_metrics(const Mat& ref_logits, const Mat& x_logits, const std::vector<std::uint8_t>& row_valid);

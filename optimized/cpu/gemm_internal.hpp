@@ -66,7 +66,8 @@ int pool_threads();
 // subset of the threads, even the caller alone, must complete the job. Nested or concurrent
 // calls run on the caller alone (nthreads = 1).
 void pool_run(void (*fn)(void* ctx, int tid, int nthreads), void* ctx);
-// 64-byte aligned scratch owned by the calling thread, one buffer per slot, grow-only.
+// 64-byte aligned scratch owned by the calling thread, one buffer per slot (0-7), grow-only.
+// Slots 0-3: the kernels' per-call buffers; 4-6: gemm_exact's float64 A, W block and C block.
 void* thread_scratch(int slot, std::size_t bytes);
 
 // ---- AVX-512 kernels (gemm_avx512.cpp; call only when cpu_has_avx512_kernels()) -------------

@@ -138,8 +138,8 @@ Pool& pool() {
 }
 
 struct Scratch {
-  void* ptr[4] = {};
-  std::size_t size[4] = {};
+  void* ptr[8] = {};
+  std::size_t size[8] = {};
   ~Scratch() {
     for (void* p : ptr) std::free(p);
   }
