@@ -67,9 +67,12 @@ void CpuExecutor::begin_layer(index_t) {
 std::vector<float> CpuExecutor::load(const Mat& x, cpu::Fmt f) {
   std::vector<float> y(x.size());
   switch (f) {
-    case cpu::Fmt::kBF16:
-      for (std::size_t i = 0; i < y.size(); ++i) y[i] = formats::bf16_to_float(formats::double_to_bf16(x.data()[i]));
+    case cpu::Fmt::kBF16: {
+      std::vector<std::uint16_t> b(x.size());  // the array forms vectorise (formats/bf16.cpp)
+      formats::quantize_bf16(x.data(), b.data(), b.size());
+      formats::dequantize_bf16(b.data(), y.data(), b.size());
       break;
+    }
     case cpu::Fmt::kF16:
       for (std::size_t i = 0; i < y.size(); ++i) y[i] = formats::fp16_to_float(formats::double_to_fp16(x.data()[i]));
       break;
@@ -118,17 +121,24 @@ Mat CpuExecutor::rms_norm(const std::string&, const Mat& x, const Vec* w, double
 }
 
 // RoPE: angles pos·inv_freq in double, cos/sin rounded once to float32 (a table over the
-// positions present), rotation in float32.
+// distinct positions present: a decode step at position 4096 needs one row, not 4097),
+// rotation in float32.
 Mat CpuExecutor::rope(const std::string&, const Mat& x, const std::vector<index_t>& positions, const Vec& inv_freq,
                       index_t head_dim) {
   const std::vector<float> a = load(x, policy_.storage);
   std::vector<float> y(a.size());
   const index_t half = head_dim / 2;
-  const index_t n_pos = *std::max_element(positions.begin(), positions.end()) + 1;
+  std::vector<index_t> distinct(positions);
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  const auto n_pos = static_cast<index_t>(distinct.size());
   std::vector<float> cos_t(static_cast<std::size_t>(n_pos * half)), sin_t(cos_t.size());
   const std::vector<double> freq(inv_freq.begin(), inv_freq.end());
-  cpu::rope_table(freq.data(), half, n_pos, cos_t.data(), sin_t.data());
-  const std::vector<std::int64_t> pos(positions.begin(), positions.end());
+  const std::vector<std::int64_t> at(distinct.begin(), distinct.end());
+  cpu::rope_table_at(freq.data(), half, at.data(), n_pos, cos_t.data(), sin_t.data());
+  std::vector<std::int64_t> pos(positions.size());  // each token's row of the table
+  for (std::size_t t = 0; t < pos.size(); ++t)
+    pos[t] = std::lower_bound(distinct.begin(), distinct.end(), positions[t]) - distinct.begin();
   const cpu::RopeProblem p{rows(x), cols(x) / head_dim, head_dim, pos.data(), cos_t.data(), sin_t.data(), n_pos};
   if (naive_) cpu::rope_naive(a.data(), y.data(), p);
   else cpu::rope(a.data(), y.data(), p);

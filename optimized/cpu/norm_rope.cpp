@@ -197,13 +197,20 @@ void add_rms_norm_naive(const float* x, const float* r, const float* w, float* s
   rms_norm_naive(sum, w, y, p);
 }
 
-void rope_table(const double* inv_freq, std::int64_t half, std::int64_t n_pos, float* cos_table, float* sin_table) {
-  for (i64 pos = 0; pos < n_pos; ++pos)
+void rope_table_at(const double* inv_freq, std::int64_t half, const std::int64_t* positions, std::int64_t n,
+                   float* cos_table, float* sin_table) {
+  for (i64 r = 0; r < n; ++r)
     for (i64 k = 0; k < half; ++k) {
-      const double angle = static_cast<double>(pos) * inv_freq[k];
-      cos_table[pos * half + k] = static_cast<float>(std::cos(angle));
-      sin_table[pos * half + k] = static_cast<float>(std::sin(angle));
+      const double angle = static_cast<double>(positions[r]) * inv_freq[k];
+      cos_table[r * half + k] = static_cast<float>(std::cos(angle));
+      sin_table[r * half + k] = static_cast<float>(std::sin(angle));
     }
+}
+
+void rope_table(const double* inv_freq, std::int64_t half, std::int64_t n_pos, float* cos_table, float* sin_table) {
+  std::vector<std::int64_t> positions(static_cast<std::size_t>(std::max<i64>(n_pos, 0)));
+  for (i64 pos = 0; pos < n_pos; ++pos) positions[pos] = pos;
+  rope_table_at(inv_freq, half, positions.data(), n_pos, cos_table, sin_table);
 }
 
 void rope(const float* x, float* y, const RopeProblem& p, const NormRopeTuning& t) {

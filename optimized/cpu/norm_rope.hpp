@@ -54,6 +54,10 @@ void add_rms_norm_naive(const float* x, const float* r, const float* w, float* s
 // and the functions in float64, each rounded once to float32. inv_freq: [half] (float64, e.g.
 // from ops::rope_inv_freq).
 void rope_table(const double* inv_freq, std::int64_t half, std::int64_t n_pos, float* cos_table, float* sin_table);
+// The same for listed positions only: row r = positions[r] (a decode step at position 4096
+// needs one row; RopeProblem.positions then index these rows).
+void rope_table_at(const double* inv_freq, std::int64_t half, const std::int64_t* positions, std::int64_t n,
+                   float* cos_table, float* sin_table);
 
 struct RopeProblem {
   std::int64_t rows = 0;       // T

@@ -207,3 +207,41 @@ BOOST_AUTO_TEST_CASE(array_forms) {
   BOOST_TEST(rtd[0] == 1.0078125);
   quantize_bf16(xf.data(), q.data(), 0);  // n = 0 is fine
 }
+
+// The array forms for double take a branch-free path on bf16's normal range (bf16.cpp); they must
+// equal the scalar definition everywhere: random doubles over every exponent from 2^-140 to
+// 2^130 (both signs), every bf16 tie ±1 ulp of the double around it, and the range edges.
+BOOST_AUTO_TEST_CASE(double_array_forms_equal_the_scalar_definition) {
+  std::vector<double> xs;
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  for (int e = -140; e <= 130; ++e)
+    for (int i = 0; i < 400; ++i) {
+      const double m = 1.0 + double(next() >> 11) * 0x1p-53;  // [1, 2)
+      xs.push_back(std::ldexp((next() & 1) ? -m : m, e));
+    }
+  for (int i = 0; i < 20000; ++i) {  // ties: a bf16 value plus half its ulp, and its neighbours
+    const int e = int(next() % 260) - 130;
+    const double b = std::ldexp(1.0 + double(next() % 128) / 128.0, e);
+    const double tie = b + std::ldexp(1.0, e - 8);
+    for (double t : {tie, std::nextafter(tie, 0.0), std::nextafter(tie, INFINITY)}) xs.push_back(t), xs.push_back(-t);
+  }
+  for (double t : std::initializer_list<double>{0x1p-126, std::nextafter(0x1p-126, 0.0), 0x1p128, std::nextafter(0x1p128, 0.0), 0x1.FEp127,
+                   0x1.FFp127, std::nextafter(0x1.FFp127, 0.0), 0.0, -0.0, INFINITY, -INFINITY, NAN, 1e300, 1e-300})
+    xs.push_back(t), xs.push_back(-t);
+  std::vector<uint16_t> q(xs.size());
+  std::vector<double> rt(xs.size());
+  quantize_bf16(xs.data(), q.data(), xs.size());
+  round_trip_bf16(xs.data(), rt.data(), xs.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const uint16_t want = double_to_bf16(xs[i]);
+    const double want_rt = bf16_to_double(want);
+    bad += q[i] != want || !(rt[i] == want_rt || (std::isnan(rt[i]) && std::isnan(want_rt)));
+  }
+  BOOST_TEST(bad == 0u);
+  BOOST_TEST(xs.size() > 200000u);
+}
