@@ -7,6 +7,18 @@
 namespace g4::golden {
 namespace {
 
+namespace fs = std::filesystem;
+
+// fs::exists that turns a failing stat (a symbolic-link loop, a parent without search permission)
+// into one IoError line naming the path, instead of a std::filesystem_error.
+bool exists_checked(const fs::path& p) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(p, ec);
+  G4_CHECK(!ec || st.type() == fs::file_type::not_found, IoError, "{}: cannot read it ({})", p.string(),
+           ec.message());
+  return fs::exists(st);
+}
+
 IdMat read_ids(const H5Reader& h5, const std::string& path, const std::string& file) {
   G4_CHECK(h5.is_dataset(path), IoError, "{}: dataset '{}' is missing", file, path);
   const auto shape = h5.shape(path);
@@ -21,14 +33,13 @@ IdMat read_ids(const H5Reader& h5, const std::string& path, const std::string& f
 }  // namespace
 
 GoldenBundle::GoldenBundle(const std::string& dir) : dir_(dir) {
-  namespace fs = std::filesystem;
-  G4_CHECK(fs::is_directory(dir), IoError, "{}: not a golden bundle directory (expected config.json, "
+  G4_CHECK(exists_checked(dir) && fs::is_directory(dir), IoError, "{}: not a golden bundle directory (expected config.json, "
            "model.safetensors and golden.h5 inside)", dir);
   for (const char* f : {"config.json", "golden.h5"})
-    G4_CHECK(fs::exists(fs::path(dir) / f), IoError, "{}/{}: missing (a golden bundle needs config.json, "
+    G4_CHECK(exists_checked(fs::path(dir) / f), IoError, "{}/{}: missing (a golden bundle needs config.json, "
              "model.safetensors or a sharded model.safetensors.index.json, and golden.h5)", dir, f);
-  const bool single = fs::exists(fs::path(dir) / "model.safetensors");
-  G4_CHECK(single || fs::exists(fs::path(dir) / "model.safetensors.index.json"), IoError,
+  const bool single = exists_checked(fs::path(dir) / "model.safetensors");
+  G4_CHECK(single || exists_checked(fs::path(dir) / "model.safetensors.index.json"), IoError,
            "{}/model.safetensors: missing (nor is there a sharded model.safetensors.index.json)", dir);
   weights_path_ = dir + (single ? "/model.safetensors" : "/model.safetensors.index.json");
   config_ = text::load_text_config(dir + "/config.json");

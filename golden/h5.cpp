@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "golden/limits.hpp"
 #include "reference/common/check.hpp"
 
 static_assert(std::is_same_v<hid_t, std::int64_t>, "HDF5 >= 1.10 has a 64-bit hid_t");
@@ -169,12 +170,6 @@ std::string shape_text(const std::vector<std::int64_t>& s) {
   return fmt::format("[{}]", fmt::join(s, ", "));
 }
 
-std::size_t numel(const std::vector<std::int64_t>& s) {
-  std::size_t n = 1;
-  for (auto d : s) n *= static_cast<std::size_t>(d);
-  return n;
-}
-
 // Reads one or many strings of file type `ftype` with `space` through `read`, which is called
 // with the memory type and a buffer (H5Dread or H5Aread).
 template <class ReadFn>
@@ -242,7 +237,10 @@ void H5Reader::open(const std::string& path) {
   close();
   path_ = path;
   std::error_code ec;
-  G4_CHECK(fs::exists(path, ec), g4::IoError, "{}: not a readable HDF5 file (no such file)", path);
+  const fs::file_status st = fs::status(path, ec);
+  G4_CHECK(!ec || st.type() == fs::file_type::not_found, g4::IoError, "{}: not a readable HDF5 file ({})", path,
+           ec.message());
+  G4_CHECK(fs::exists(st), g4::IoError, "{}: not a readable HDF5 file (no such file)", path);
   G4_CHECK(fs::is_regular_file(path, ec), g4::IoError,
            "{}: not a readable HDF5 file (not a regular file)", path);
   const htri_t sig = H5Fis_hdf5(path.c_str());
@@ -305,7 +303,8 @@ std::vector<double> H5Reader::read_f64(const std::string& dataset, NonFinite non
            class_name(c));
   const Handle s(H5Dget_space(d.get()), H5Sclose);
   const auto shp = space_shape(s.get());
-  std::vector<double> out(numel(shp));
+  std::vector<double> out(
+      check_read_size(fmt::format("{}: dataset '{}'", path_, dataset), shp, 8, "float64"));
   if (out.empty()) return out;
   if (H5Dread(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw g4::IoError(fmt::format("{}: cannot read dataset '{}'{}", path_, dataset, h5_reason()));
@@ -342,7 +341,8 @@ std::vector<std::int64_t> H5Reader::read_i64(const std::string& dataset) const {
   G4_CHECK(c == H5T_INTEGER, g4::IoError, "{}: dataset '{}' is {}, expected INTEGER", path_,
            dataset, class_name(c));
   const Handle s(H5Dget_space(d.get()), H5Sclose);
-  const std::size_t n = numel(space_shape(s.get()));
+  const std::size_t n = check_read_size(fmt::format("{}: dataset '{}'", path_, dataset),
+                                        space_shape(s.get()), 8, "int64");
   std::vector<std::int64_t> out(n);
   if (n == 0) return out;
   if (H5Tget_sign(t.get()) == H5T_SGN_NONE && H5Tget_size(t.get()) >= 8) {
@@ -372,8 +372,12 @@ std::vector<std::string> H5Reader::read_strings(const std::string& dataset) cons
   const auto shp = space_shape(s.get());
   G4_CHECK(shp.size() <= 1, g4::IoError, "{}: dataset '{}' has shape {}, expected 1-D strings",
            path_, dataset, shape_text(shp));
+  // Fixed-length strings take their stored size each, variable ones a pointer (and their text).
+  const std::size_t per = H5Tis_variable_str(t.get()) > 0 ? sizeof(char*) : H5Tget_size(t.get());
+  const std::size_t n = check_read_size(fmt::format("{}: dataset '{}'", path_, dataset), shp,
+                                        std::max<std::size_t>(per, 1), "strings");
   bool ok = true;
-  auto out = read_string_values(t.get(), s.get(), numel(shp), [&](hid_t mt, void* buf) {
+  auto out = read_string_values(t.get(), s.get(), n, [&](hid_t mt, void* buf) {
     ok = H5Dread(d.get(), mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
     return ok;
   });
@@ -490,18 +494,23 @@ H5Writer::H5Writer(const std::string& path)
   std::error_code ec;
   G4_CHECK(parent.empty() || fs::is_directory(parent, ec), g4::IoError,
            "{}: cannot create HDF5 file (no directory {})", path, parent.string());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    const int e = errno;
+    throw g4::IoError(fmt::format("{}: cannot create HDF5 file (temp file {}: {})", path, tmp_, std::strerror(e)));
+  }
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  if (file_ < 0)
-    throw g4::IoError(fmt::format("{}: cannot create HDF5 file (temp file {}){}", path, tmp_, h5_reason()));
-  lcpl_ = H5Pcreate(H5P_LINK_CREATE);
-  if (lcpl_ < 0 || H5Pset_create_intermediate_group(lcpl_, 1) < 0) {
+  H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, /*backing_store=*/0);
+  file_ = H5Fcreate((tmp_ + ".mem").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+  lcpl_ = file_ >= 0 ? H5Pcreate(H5P_LINK_CREATE) : -1;
+  if (file_ < 0 || lcpl_ < 0 || H5Pset_create_intermediate_group(lcpl_, 1) < 0) {
     const std::string why = h5_reason();
     if (lcpl_ >= 0) H5Pclose(lcpl_);
-    H5Fclose(file_);
+    if (file_ >= 0) H5Fclose(file_);
+    ::close(fd_);
     std::remove(tmp_.c_str());
-    throw g4::IoError(fmt::format("{}: cannot set up HDF5 link properties{}", path, why));
+    throw g4::IoError(fmt::format("{}: cannot set up the HDF5 file in memory{}", path, why));
   }
 }
 
@@ -510,11 +519,13 @@ H5Writer::H5Writer(H5Writer&& o) noexcept
       tmp_(std::move(o.tmp_)),
       file_(std::exchange(o.file_, -1)),
       lcpl_(std::exchange(o.lcpl_, -1)),
+      fd_(std::exchange(o.fd_, -1)),
       committed_(std::exchange(o.committed_, true)) {}
 
 H5Writer::~H5Writer() {
   if (lcpl_ >= 0) H5Pclose(lcpl_);
   if (file_ >= 0) H5Fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !tmp_.empty()) std::remove(tmp_.c_str());
 }
 
@@ -641,16 +652,38 @@ void H5Writer::commit() {
   require_open("commit()");
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0)
     throw g4::IoError(fmt::format("{}: cannot flush{}", path_, h5_reason()));
+  const ssize_t size = H5Fget_file_image(file_, nullptr, 0);
+  if (size < 0) throw g4::IoError(fmt::format("{}: cannot get the file image{}", path_, h5_reason()));
+  std::vector<char> image(static_cast<std::size_t>(size));
+  if (H5Fget_file_image(file_, image.data(), image.size()) != size)
+    throw g4::IoError(fmt::format("{}: cannot get the file image{}", path_, h5_reason()));
   H5Pclose(lcpl_);
   lcpl_ = -1;
-  const herr_t closed = H5Fclose(file_);
+  const herr_t closed = H5Fclose(file_);  // in memory: nothing on disk to fail
   file_ = -1;
   if (closed < 0) throw g4::IoError(fmt::format("{}: cannot close{}", path_, h5_reason()));
-  // Data on disk before the name: a crash after the rename never shows a half file.
-  const int fd = ::open(tmp_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+  // The image, then its data on disk before the name: a crash after the rename never shows a
+  // half file. A failure here (full disk, file-size limit) leaves path untouched; the
+  // destructor removes the temp file.
+  for (std::size_t done = 0; done < image.size();) {
+    const ssize_t n = ::write(fd_, image.data() + done, image.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      throw g4::IoError(fmt::format("{}: cannot write {} ({} of {} bytes written: {})", path_, tmp_, done,
+                                    image.size(), std::strerror(e)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd_) != 0) {
+    const int e = errno;
+    throw g4::IoError(fmt::format("{}: cannot sync {} ({})", path_, tmp_, std::strerror(e)));
+  }
+  const int c = ::close(fd_);
+  fd_ = -1;
+  if (c != 0) {
+    const int e = errno;
+    throw g4::IoError(fmt::format("{}: cannot close {} ({})", path_, tmp_, std::strerror(e)));
   }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int e = errno;

@@ -73,6 +73,12 @@ class H5Reader {
 // Writes to "<path>.tmp.<pid>"; commit() closes it and renames it onto path (atomic on one file
 // system). Destroying an uncommitted writer removes the temp file, so a crash or an exception
 // never leaves a half file at path. Move-only.
+//
+// HDF5 builds the file in memory (the core driver, no backing store); the temp file is created
+// (empty) by the constructor, so an unwritable folder fails at once, and commit() writes the
+// image into it with write(2) + fsync(2). A full disk or a file-size limit (EFBIG, ENOSPC) is
+// therefore one IoError from commit(), and libhdf5 never holds a file whose writes failed (it
+// crashes in its exit handler on such a file: libhdf5 1.10.8).
 class H5Writer {
  public:
   explicit H5Writer(const std::string& path);
@@ -113,8 +119,9 @@ class H5Writer {
 
   std::string path_;
   std::string tmp_;
-  std::int64_t file_ = -1;  // hid_t
+  std::int64_t file_ = -1;  // hid_t, an in-memory (core driver) file
   std::int64_t lcpl_ = -1;  // link creation property list: create intermediate groups
+  int fd_ = -1;             // the temp file, written by commit()
   bool committed_ = false;
 };
 

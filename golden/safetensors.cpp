@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "golden/limits.hpp"
 #include "reference/common/check.hpp"
 
 static_assert(std::endian::native == std::endian::little,
@@ -30,6 +31,14 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;  // same limit as the Rust crate
+// JSON nesting allowed in a header (3 deep: object, tensor entry, shape) and in a shard index
+// (object, weight_map / metadata, value). Deeper input is refused while parsing: nlohmann's
+// dump() (used in messages) and other recursive walks would overflow the stack on it.
+constexpr int kMaxJsonDepth = 16;
+
+bool opens_container(nlohmann::json::parse_event_t e) {
+  return e == nlohmann::json::parse_event_t::object_start || e == nlohmann::json::parse_event_t::array_start;
+}
 
 struct DTypeRow {
   DType t;
@@ -313,6 +322,8 @@ void SafetensorsFile::parse_header() {
   std::set<std::string> seen;
   std::string duplicate;
   const json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
+    G4_CHECK(!(opens_container(event) && depth >= kMaxJsonDepth), g4::IoError,
+             "{}: header nests JSON deeper than {} levels; not a safetensors header", path_, kMaxJsonDepth);
     if (event == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
       if (!seen.insert(parsed.get<std::string>()).second && duplicate.empty())
         duplicate = parsed.get<std::string>();
@@ -494,8 +505,13 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path.string()) {
   std::ifstream in(target, std::ios::binary);
   G4_CHECK(in.good(), g4::IoError, "{}: cannot open index file", ipath);
   json index;
+  const json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json&) {
+    G4_CHECK(!(opens_container(event) && depth >= kMaxJsonDepth), g4::IoError,
+             "{}: index nests JSON deeper than {} levels; not a shard index", ipath, kMaxJsonDepth);
+    return true;
+  };
   try {
-    index = json::parse(in);
+    index = json::parse(in, cb);
   } catch (const json::exception& e) {
     throw g4::IoError(fmt::format("{}: index is not valid JSON ({})", ipath, one_line(e.what())));
   }
@@ -599,7 +615,8 @@ void widen(const SafetensorsFile& f, const TensorInfo& t, std::uint64_t first, s
 std::vector<double> Checkpoint::read(const std::string& name) const {
   const Where& w = where(name);
   const TensorInfo& t = *w.info;
-  std::vector<double> out(static_cast<std::size_t>(t.numel()));
+  std::vector<double> out(check_read_size(
+      fmt::format("{}: tensor '{}'", files_[w.file]->path(), name), t.shape, 8, "float64"));
   widen(*files_[w.file], t, 0, out.size(), out.data());
   return out;
 }
@@ -642,7 +659,9 @@ std::vector<double> Checkpoint::read_rows(const std::string& name,
            "{}: tensor '{}' has shape {}, expected a 2-D [rows, cols] tensor for row reads",
            f.path(), name, shape_str(t.shape));
   const std::int64_t R = t.shape[0], C = t.shape[1];
-  std::vector<double> out(row_ids.size() * static_cast<std::size_t>(C));  // row-major [ids, C]
+  std::vector<double> out(check_read_size(  // row-major [ids, C]
+      fmt::format("{}: tensor '{}' rows", f.path(), name),
+      {static_cast<std::int64_t>(row_ids.size()), C}, 8, "float64"));
   for (std::size_t i = 0; i < row_ids.size(); ++i) {
     const std::int64_t r = row_ids[i];
     G4_CHECK(r >= 0 && r < R, g4::ShapeError,
@@ -666,6 +685,7 @@ g4::Mat Checkpoint::read_row_block(const std::string& name, index_t row_begin,
   G4_CHECK(row_begin >= 0 && count >= 0 && row_begin <= R && count <= R - row_begin,
            g4::ShapeError, "{}: tensor '{}' {}: rows [{}, {}) are outside [0, {})", f.path(), name,
            shape_str(t.shape), row_begin, row_begin + count, R);
+  check_read_size(fmt::format("{}: tensor '{}' rows", f.path(), name), {count, C}, 8, "float64");
   g4::Mat m = g4::Mat::from_shape({static_cast<std::size_t>(count), static_cast<std::size_t>(C)});
   widen(f, t, static_cast<std::uint64_t>(row_begin) * static_cast<std::uint64_t>(C),
         static_cast<std::size_t>(count * C), m.data());

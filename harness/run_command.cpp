@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "golden/bundle.hpp"
+#include "golden/limits.hpp"
+#include "golden/safetensors.hpp"
 #include "harness/cpu_executor.hpp"
 #include "harness/machine.hpp"
 #include "harness/report.hpp"
@@ -65,7 +68,71 @@ std::vector<std::string> default_goldens() {
   return out;
 }
 
+// 1.50 GiB, 12.0 MiB, 512 KiB, 100 B
+std::string gib(double bytes) {
+  if (bytes >= double(1ull << 30)) return fmt::format("{:.2f} GiB", bytes / double(1ull << 30));
+  if (bytes >= double(1ull << 20)) return fmt::format("{:.1f} MiB", bytes / double(1ull << 20));
+  if (bytes >= 1024.0) return fmt::format("{:.0f} KiB", bytes / 1024.0);
+  return fmt::format("{:.0f} B", bytes);
+}
+
+// Weights and activations of one golden bundle, as run_golden holds them: every tensor widened to
+// float64 (the checkpoint's own element count: its header was validated), plus packed copies,
+// plus every golden tap as float64 twice (the golden and the executor's output).
+double bundle_bytes(const std::string& dir, double packed_bytes_per_weight) {
+  const golden::GoldenBundle b(dir);  // validates config.json and golden.h5's inputs
+  const golden::Checkpoint ck(b.weights_path());  // validates every safetensors header
+  double params = 0;
+  for (const std::string& n : ck.names()) params += static_cast<double>(ck.info(n).numel());
+  double taps = 0;
+  for (const std::string& t : b.tap_names()) {
+    double n = 1;
+    for (const auto d : b.h5().shape("/taps/" + t)) n *= static_cast<double>(d);
+    taps += n;
+  }
+  return params * (8 + packed_bytes_per_weight) + 2 * 8 * taps;
+}
+
+void check_budget(double need, std::uint64_t budget, const std::string& what, const std::string& parts) {
+  G4_CHECK(need <= static_cast<double>(budget), ConfigError,
+           "--memory-budget {} bytes ({}): {} would need about {} ({}); not started. Raise the budget or leave it out "
+           "(--golden, --variants, --layers, --tokens, --context)",
+           budget, gib(static_cast<double>(budget)), what, gib(need), parts);
+}
+
 }  // namespace
+
+LayerMemory estimate_layer_bytes(const std::string& variant, std::int64_t layer, std::int64_t tokens,
+                                 std::int64_t past, double packed_bytes_per_weight) {
+  const text::TextConfig c = text::released_text_config(variant);
+  G4_CHECK(layer >= 0 && layer < c.num_hidden_layers, ConfigError, "{}: no layer {}", variant, layer);
+  const double D = static_cast<double>(c.hidden_size);
+  auto layer_params = [&](const text::LayerSpec& s) {
+    const double q = static_cast<double>(c.num_attention_heads * s.head_dim);
+    const double kv = static_cast<double>(s.num_kv_heads * s.head_dim);
+    double p = 2 * D * q + (s.k_eq_v ? 1 : 2) * D * kv;  // q, o; k and v (k_eq_v: one)
+    p += 3 * D * static_cast<double>(s.mlp_width);        // gate, up, down
+    if (c.enable_moe_block)                               // experts + router
+      p += static_cast<double>(c.num_experts) * (3 * D * static_cast<double>(c.moe_intermediate_size) + D);
+    p += 2 * D * static_cast<double>(c.hidden_size_per_layer_input);  // PLE gate + projection
+    return p;
+  };
+  const text::LayerSpec& s = c.layers[static_cast<std::size_t>(layer)];
+  double params = layer_params(s);
+  if (s.kv_role == text::KvRole::kReuse) params += layer_params(c.layers[static_cast<std::size_t>(s.kv_source)]);
+  LayerMemory m;
+  m.weights = 8 * params;
+  m.packed = packed_bytes_per_weight * params;
+  const double T = static_cast<double>(tokens), ctx = static_cast<double>(past + tokens);
+  const double q = static_cast<double>(c.num_attention_heads * s.head_dim);
+  const double kv = static_cast<double>(s.num_kv_heads * s.head_dim);
+  m.kv_cache = 2 * 2 * 8 * ctx * kv;  // K and V, reference and policy side
+  // Taps of one layer (norms, q/k/v, attention, o, MLP halves, residuals) and the scores.
+  const double width = 8 * D + 2 * q + 2 * kv + 3 * static_cast<double>(s.mlp_width) +
+                       (c.enable_moe_block ? 3 * static_cast<double>(c.moe_intermediate_size) * c.top_k_experts : 0);
+  m.activations = 2 * 8 * (T * width + static_cast<double>(c.num_attention_heads) * T * ctx);
+  return m;
+}
 
 int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   RunCommandOptions o = o_in;
@@ -82,6 +149,30 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   for (const std::string& p : o.policies) cpu::policy_by_name(p);  // unknown names fail before any work
   for (const std::string& v : o.variants) text::released_text_config(v);
   if (o.golden && o.goldens.empty()) o.goldens = default_goldens();
+  // Inputs are validated and the memory budget checked before any work: a bad bundle or a layer
+  // that would not fit stops the run with one line, and nothing is written.
+  double packed_bytes = 0;
+  for (const std::string& p : o.policies) packed_bytes = std::max(packed_bytes, weight_bytes(cpu::policy_by_name(p)));
+  if (o.memory_budget > 0) golden::set_read_limit(o.memory_budget);
+  if (o.golden)
+    for (const std::string& b : o.goldens) {
+      const double need = bundle_bytes(b, packed_bytes);
+      if (o.memory_budget > 0) check_budget(need, o.memory_budget, "golden " + b, "weights, packed weights and taps");
+    }
+  double real_packed = 0;
+  for (const std::string& p : real_policies) real_packed = std::max(real_packed, weight_bytes(cpu::policy_by_name(p)));
+  if (o.memory_budget > 0 && o.real)
+    for (const RealLayer& l : real_layers(o))
+      for (const std::int64_t past : {std::int64_t{0}, o.context}) {
+        const std::int64_t tokens = past ? 1 : o.tokens;
+        const LayerMemory m = estimate_layer_bytes(l.variant, l.layer, tokens, past, real_packed);
+        check_budget(m.total(), o.memory_budget,
+                     fmt::format("real {} layer {} ({}, {})", l.variant, l.layer, l.kind,
+                                 past ? fmt::format("decode after {} tokens", past) : fmt::format("prefill {}", tokens)),
+                     fmt::format("weights {} as float64 + {} packed, KV cache {}, activations {}", gib(m.weights),
+                                 gib(m.packed), gib(m.kv_cache), gib(m.activations)));
+        if (o.context == 0) break;
+      }
   if (o.tolerances.empty()) o.tolerances = std::string(GEMMA4_SOURCE_DIR) + "/harness/tolerances.json";
   if (o.out.empty()) o.out = "reports/out/run.h5";
   G4_CHECK(o.out.size() > 3 && o.out.ends_with(".h5"), ConfigError, "--out {}: expected a path ending in .h5", o.out);
@@ -156,8 +247,17 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
     std::ofstream md(tmp);
     md << report_markdown(report);
     md.close();
-    G4_CHECK(md.good(), IoError, "{}: cannot write the markdown summary", tmp);
-    fs::rename(tmp, md_path);
+    if (!md.good()) {  // e.g. a full disk: leave no temp file behind
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw IoError(fmt::format("{}: cannot write the markdown summary (disk full or not writable?)", md_path));
+    }
+    std::error_code ec;
+    fs::rename(tmp, md_path, ec);
+    if (ec) {
+      fs::remove(tmp, ec);
+      throw IoError(fmt::format("{}: cannot rename {} onto it", md_path, tmp));
+    }
   }
   fmt::print("{}", report_terminal(report));
   bool pass = true;

@@ -24,7 +24,23 @@ struct RunCommandOptions {
   std::string out;                     // report path (.h5); the markdown summary goes beside it
   std::string tolerances;              // tolerance file; empty = harness/tolerances.json
   bool quiet = false;
+  // --memory-budget: bytes this run may use (0: no budget). Every golden bundle and real-size
+  // layer is estimated before any work (estimate_layer_bytes); one over the budget stops the run
+  // with a g4::ConfigError naming it (exit 2) instead of the machine killing it. Every single
+  // tensor/dataset read is also held to it (golden/limits.hpp).
+  std::uint64_t memory_budget = 0;
 };
+
+// The peak memory one real-size layer run needs, estimated from its config: its weights (and
+// those of the layer it takes K/V from) as float64 and packed by the widest policy, the KV cache
+// of `past` + `tokens` positions, and the activations both executors keep (every tap of a
+// prefill, the attention scores [heads, tokens, past + tokens]), reference and policy side.
+struct LayerMemory {
+  double weights = 0, packed = 0, kv_cache = 0, activations = 0;
+  double total() const { return weights + packed + kv_cache + activations; }
+};
+LayerMemory estimate_layer_bytes(const std::string& variant, std::int64_t layer, std::int64_t tokens,
+                                 std::int64_t past, double packed_bytes_per_weight);
 
 // Returns the exit code: 0 every gate passed, 1 a gate failed.
 int run_command(const RunCommandOptions& o, int argc, char** argv);

@@ -1,5 +1,6 @@
 #include "harness/verify.hpp"
 
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -7,6 +8,10 @@
 
 #include "golden/bundle.hpp"
 #include "golden/checkpoint_weights.hpp"
+#include "harness/verify_assistant.hpp"
+#include "harness/verify_audio.hpp"
+#include "harness/verify_multimodal.hpp"
+#include "harness/verify_vision.hpp"
 #include "reference/common/check.hpp"
 #include "reference/ops/matmul.hpp"
 #include "reference/text/executor.hpp"
@@ -14,7 +19,25 @@
 
 namespace g4::harness {
 
+namespace {
+// golden.h5 root attribute `kind` ("text" when absent: the text bundles predate it).
+std::string golden_kind(const std::string& dir) {
+  const std::string path = dir + "/golden.h5";
+  std::error_code ec;  // a stat failure (e.g. a symlink loop) is H5Reader's to report, in one line
+  if (!std::filesystem::exists(path, ec) && !ec) return "text";  // GoldenBundle reports what is missing
+  const golden::H5Reader h5(path);
+  return h5.has_attr("/", "kind") ? h5.attr_string("/", "kind") : "text";
+}
+}  // namespace
+
 VerifyResult verify(const VerifyOptions& opt) {
+  const std::string kind = golden_kind(opt.bundle);
+  if (kind == "multimodal") return verify_multimodal(opt);
+  if (kind == "assistant") return verify_assistant(opt);
+  if (kind == "vision") return verify_vision(opt);
+  if (kind == "audio") return verify_audio(opt);
+  G4_CHECK(kind == "text", IoError, "{}/golden.h5: root attribute kind = '{}' is not a bundle kind this build knows",
+           opt.bundle, kind);
   golden::GoldenBundle bundle(opt.bundle);
   const text::TextConfig& cfg = bundle.config();
   golden::CheckpointWeights weights(cfg, bundle.weights_path());
@@ -79,6 +102,7 @@ void print_verify(const VerifyResult& r, const VerifyOptions& opt, bool all_rows
                row.m.rel_l2, row.m.max_abs, coord(row.m.max_abs_index, row.shape), bad ? "  FAIL" : "");
   }
   for (const std::string& t : r.golden_only) fmt::print("{:<58} FAIL: in the golden, not produced by the reference\n", t);
+  for (const std::string& t : r.golden_inputs) fmt::print("{:<58} read from the golden as an input\n", t);
   fmt::print("\n{} taps compared; worst relative L2 {:.3e} at {}; tolerance {:.0e}: {}\n", r.rows.size(),
              r.worst_rel_l2, r.worst_tap.empty() ? "-" : r.worst_tap, opt.tolerance, r.pass ? "PASS" : "FAIL");
 }

@@ -25,6 +25,7 @@ struct VerifyRow {
 struct VerifyResult {
   std::vector<VerifyRow> rows;               // in graph order
   std::vector<std::string> golden_only;      // golden taps the reference did not produce
+  std::vector<std::string> golden_inputs;    // golden taps read as inputs (e.g. replayed tower outputs), not compared
   double worst_rel_l2 = 0;
   std::string worst_tap;
   bool pass = true;

@@ -13,7 +13,27 @@ namespace g4 {
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(std::string what) : std::runtime_error(std::move(what)) {}
+  explicit Error(std::string what) : std::runtime_error(one_line(std::move(what))) {}
+
+  // Messages quote names and values read from files (tensor names, config keys, attributes),
+  // which may hold control characters: they are escaped ("\n" -> "\\n", other bytes < 0x20 ->
+  // "\\xHH"), so a message is one line by construction.
+  static std::string one_line(std::string s) {
+    bool clean = true;
+    for (const char c : s) clean = clean && static_cast<unsigned char>(c) >= 0x20;
+    if (clean) return s;
+    std::string out;
+    out.reserve(s.size() + 8);
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20) out += c;
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else out += fmt::format("\\x{:02x}", u);
+    }
+    return out;
+  }
 };
 
 // Bad configuration: unknown or inconsistent field, unsupported feature.

@@ -6,6 +6,9 @@
 // per_layer_config layout load. Every key is either consumed, or listed as carrying no
 // numerical meaning for the forward; anything else is an error naming the field, since a
 // field we do not know could change the numbers (no silent defaults).
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -30,6 +33,13 @@ const std::set<std::string> kInertKeys = {
     "cross_attention_hidden_size", "pruned_heads", "torchscript", "_attn_implementation_autoset",
     "use_return_dict", "base_model_tp_plan", "base_model_pp_plan", "quantization_config"};
 
+// Integer fields are sizes, counts and ids: bounded so that no size computed from them (a product
+// of two dimensions times the layer count) can overflow 64 bits, and so that a config declaring
+// more than any machine could hold is refused here, before anything is allocated from it. The
+// largest released value is the 262144-entry vocabulary (2^18); the deepest stack has 60 layers.
+constexpr index_t kMaxInteger = index_t{1} << 24;
+constexpr index_t kMaxLayers = 1024;
+
 struct Reader {
   const json& j;
   std::string source;
@@ -45,12 +55,19 @@ struct Reader {
     if (!v) return fallback;
     G4_CHECK(v->is_number_integer(), ConfigError, "{}: field '{}' must be an integer, got {}", source, key,
              v->dump());
-    return v->get<index_t>();
+    G4_CHECK(!v->is_number_unsigned() || v->get<std::uint64_t>() <= static_cast<std::uint64_t>(kMaxInteger),
+             ConfigError, "{}: field '{}' = {} is over the limit of {} (2^24)", source, key, v->dump(), kMaxInteger);
+    const index_t x = v->get<index_t>();
+    G4_CHECK(x >= -kMaxInteger && x <= kMaxInteger, ConfigError, "{}: field '{}' = {} is outside [-2^24, 2^24]",
+             source, key, x);
+    return x;
   }
   double number(const std::string& key, double fallback) {
     const json* v = get(key);
     if (!v) return fallback;
     G4_CHECK(v->is_number(), ConfigError, "{}: field '{}' must be a number, got {}", source, key, v->dump());
+    G4_CHECK(std::isfinite(v->get<double>()), ConfigError, "{}: field '{}' = {} is not finite", source, key,
+             v->get<double>());
     return v->get<double>();
   }
   bool boolean(const std::string& key, bool fallback) {
@@ -109,15 +126,14 @@ TextConfig parse_text(const json& j, const std::string& source) {
   c.hidden_size = r.integer("hidden_size", c.hidden_size);
   c.intermediate_size = r.integer("intermediate_size", c.intermediate_size);
   c.num_hidden_layers = r.integer("num_hidden_layers", c.num_hidden_layers);
+  G4_CHECK(c.num_hidden_layers > 0 && c.num_hidden_layers <= kMaxLayers, ConfigError,
+           "{}: field 'num_hidden_layers' = {} is outside [1, {}]", source, c.num_hidden_layers, kMaxLayers);
   c.num_attention_heads = r.integer("num_attention_heads", c.num_attention_heads);
   c.num_key_value_heads = r.integer("num_key_value_heads", c.num_key_value_heads);
   c.head_dim = r.integer("head_dim", c.head_dim);
   c.global_head_dim = r.integer("global_head_dim", c.global_head_dim);
-  if (const json* v = r.get("num_global_key_value_heads")) {
-    G4_CHECK(v->is_number_integer(), ConfigError, "{}: field 'num_global_key_value_heads' must be an integer",
-             source);
-    c.num_global_key_value_heads = v->get<index_t>();
-  }
+  if (r.get("num_global_key_value_heads"))
+    c.num_global_key_value_heads = r.integer("num_global_key_value_heads", 0);
   c.attention_k_eq_v = r.boolean("attention_k_eq_v", c.attention_k_eq_v);
   if (const json* v = r.get("hidden_activation")) c.hidden_activation = v->get<std::string>();
   c.max_position_embeddings = r.integer("max_position_embeddings", c.max_position_embeddings);
@@ -181,9 +197,12 @@ TextConfig parse_text(const json& j, const std::string& source) {
       G4_CHECK(layer >= 0 && layer < c.num_hidden_layers, ConfigError,
                "{}: field 'per_layer_config' has key '{}' (expected a layer index below {})", source, it.key(),
                c.num_hidden_layers);
+      G4_CHECK(it->is_object(), ConfigError, "{}: field 'per_layer_config.{}' must be an object", source, it.key());
+      Reader lr{*it, fmt::format("{}: per_layer_config.{}", source, it.key()), {}};
       for (auto f = it->begin(); f != it->end(); ++f) {
-        if (f.key() == "head_dim") c.per_layer_overrides[layer].head_dim = f->get<index_t>();
-        else if (f.key() == "num_key_value_heads") c.per_layer_overrides[layer].num_key_value_heads = f->get<index_t>();
+        if (f.key() == "head_dim") c.per_layer_overrides[layer].head_dim = lr.integer("head_dim", 0);
+        else if (f.key() == "num_key_value_heads")
+          c.per_layer_overrides[layer].num_key_value_heads = lr.integer("num_key_value_heads", 0);
         else
           throw ConfigError(fmt::format("{}: field 'per_layer_config.{}.{}' is not supported", source, it.key(),
                                         f.key()));
@@ -199,8 +218,16 @@ TextConfig parse_text(const json& j, const std::string& source) {
 
 TextConfig text_config_from_json(const std::string& json_text, const std::string& source) {
   json j;
+  // Real configs nest 5 deep (text_config.rope_parameters.full_attention...); deeper input is
+  // refused while parsing, before recursive walks (dump() in messages) could overflow the stack.
+  constexpr int kMaxDepth = 64;
+  const json::parser_callback_t cb = [&](int depth, json::parse_event_t e, json&) {
+    G4_CHECK(!((e == json::parse_event_t::object_start || e == json::parse_event_t::array_start) && depth >= kMaxDepth),
+             ConfigError, "{}: JSON nested deeper than {} levels; not a config.json", source, kMaxDepth);
+    return true;
+  };
   try {
-    j = json::parse(json_text);
+    j = json::parse(json_text, cb);
   } catch (const json::exception& e) {
     throw ConfigError(fmt::format("{}: not valid JSON ({})", source, e.what()));
   }
@@ -221,6 +248,10 @@ TextConfig text_config_from_json(const std::string& json_text, const std::string
 }
 
 TextConfig load_text_config(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  G4_CHECK(!std::filesystem::exists(st) || std::filesystem::is_regular_file(st), IoError,
+           "{}: cannot read config file (not a regular file)", path);
   std::ifstream in(path, std::ios::binary);
   G4_CHECK(in.good(), IoError, "{}: cannot open config file", path);
   std::stringstream ss;

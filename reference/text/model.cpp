@@ -68,7 +68,10 @@ std::string TextModel::layer_name(index_t i) const { return opt_.prefix + "layer
 Mat TextModel::forward(const TextInputs& in) {
   ForwardState st = prepare(in);
   ex_.begin_layer(-1);
-  Mat h = embed(in);                                        // [T, D]
+  Mat h = in.inputs_embeds.size() ? in.inputs_embeds : embed(in);  // [T, D]
+  G4_CHECK(rows(h) == st.B * st.S && cols(h) == c_.hidden_size, ShapeError,
+           "inputs: inputs_embeds is [{}, {}], expected [{}, {}] (B·S, hidden_size)", rows(h), cols(h), st.B * st.S,
+           c_.hidden_size);
   if (c_.ple_dim() > 0) per_layer_inputs(in, h, st);
   for (index_t i = 0; i < c_.num_hidden_layers; ++i) {
     const LayerWeights w = w_.layer(i);                     // one layer in memory at a time

@@ -27,6 +27,10 @@ struct TextInputs {
   IdMat input_ids;          // [B, S]
   IdMat attention_mask;     // [B, past + S], 1 = real token, 0 = padding (cached tokens included)
   IdMat mm_token_type_ids;  // [B, past + S] (0 text, 1 image, 2 video, 3 audio), or empty
+  // Merged input embeddings [B·S, D] (Gemma4Model's inputs_embeds after the multimodal merge), or
+  // empty: E[input_ids]·sqrt(D). When given, input_ids still drive the PLE token lookup, so the
+  // caller passes the ids with multimodal placeholders replaced by pad_token_id (reference/multimodal).
+  Mat inputs_embeds;
 };
 
 using TapSink = std::function<void(const std::string& name, const Mat& value, const std::vector<index_t>& shape)>;
