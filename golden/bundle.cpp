@@ -88,4 +88,11 @@ std::string GoldenBundle::attr(const std::string& name) const {
   return h5_.has_attr("/", name) ? h5_.attr_string("/", name) : "";
 }
 
+std::string bundle_kind(const std::string& dir) {
+  const std::string path = dir + "/golden.h5";
+  if (!exists_checked(path)) return "text";  // a symlink loop etc.: one IoError line, not a filesystem_error
+  const H5Reader h5(path);
+  return h5.has_attr("/", "kind") ? h5.attr_string("/", "kind") : "text";
+}
+
 }  // namespace g4::golden

@@ -17,6 +17,11 @@ struct GoldenTap {
   std::string layout;                // "BS", "T" or "BNS": which leading axes index tokens
 };
 
+// A bundle's kind: golden.h5's root attribute `kind` ("text", "vision", "audio", "multimodal",
+// "assistant"); "text" when absent (the text bundles predate it) or when golden.h5 is missing
+// (the bundle's own loader then says what is missing).
+std::string bundle_kind(const std::string& dir);
+
 class GoldenBundle {
  public:
   // Opens and checks `dir` (IoError/ConfigError naming the file and what is wrong).

@@ -157,6 +157,7 @@ double f8_e5m2_to_f64(std::uint8_t bits) {
 void convert_to_f64(DType t, const std::byte* src, std::size_t n, double* dst,
                     std::string_view what) {
   constexpr std::int64_t kExact = std::int64_t{1} << 53;  // |x| <= 2^53 is exact in a double
+  if (n == 0) return;  // an empty tensor: src and dst may be null (memcpy must not see them)
   switch (t) {
     case DType::F64:
       std::memcpy(dst, src, n * sizeof(double));
@@ -525,14 +526,22 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path.string()) {
              "{}: weight_map entry '{}' is {} but must be a shard file name", ipath, it.key(),
              it.value().type_name());
     const std::string shard = it.value().get<std::string>();
-    G4_CHECK(!shard.empty() && fs::path(shard).is_relative(), g4::IoError,
+    // A plain file name beside the index (as transformers writes them): no directories, so an
+    // index cannot point outside its checkpoint ("../../x").
+    G4_CHECK(!shard.empty() && shard != "." && shard != ".." && shard.find('/') == std::string::npos,
+             g4::IoError,
              "{}: weight_map entry '{}' names shard '{}', expected a file name relative to the "
-             "index",
+             "index (in its directory)",
              ipath, it.key(), shard);
     auto [sit, inserted] = shard_ids.emplace(shard, files_.size());
     if (inserted) {
       const fs::path shard_path = dir / shard;
-      G4_CHECK(fs::exists(shard_path), g4::IoError,
+      std::error_code sec;
+      const bool there = fs::exists(shard_path, sec);
+      G4_CHECK(!sec || sec == std::errc::no_such_file_or_directory, g4::IoError,
+               "{}: shard '{}' (holding tensor '{}') cannot be read: {} ({})", ipath, shard, it.key(),
+               shard_path.string(), sec.message());
+      G4_CHECK(there, g4::IoError,
                "{}: shard '{}' (holding tensor '{}') is missing: no file {}", ipath, shard,
                it.key(), shard_path.string());
       files_.push_back(std::make_unique<SafetensorsFile>(shard_path));

@@ -1,5 +1,6 @@
 #include "harness/metrics.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -9,7 +10,23 @@
 
 namespace g4::harness {
 
+namespace {
+double g_seconds[2] = {0, 0};
+int g_depth[2] = {0, 0};
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+double overhead_seconds(Overhead kind) { return g_seconds[static_cast<int>(kind)]; }
+OverheadTimer::OverheadTimer(Overhead kind)
+    : kind_(kind), t0_(now_s()), outer_(g_depth[static_cast<int>(kind)]++ == 0) {}
+OverheadTimer::~OverheadTimer() {
+  const int k = static_cast<int>(kind_);
+  --g_depth[k];
+  if (outer_) g_seconds[k] += now_s() - t0_;
+}
+
 TapMetrics compare(const double* ref, const double* x, std::size_t n, const std::uint8_t* valid) {
+  const MetricsTimer timer;
   TapMetrics m;
   double dd = 0, rr = 0, xx = 0, xr = 0;
   for (std::size_t i = 0; i < n; ++i) {

@@ -25,6 +25,28 @@ struct TapMetrics {
 // valid: one flag per element, or nullptr for all.
 TapMetrics compare(const double* ref, const double* x, std::size_t n, const std::uint8_t* valid);
 
+// The harness's own cost (issue #4: under 10 % of a run), accumulated over the process: seconds
+// spent computing metrics (compare(), logit and MoE metrics) and reading goldens / writing
+// reports, each in the scopes holding an OverheadTimer of that kind (nested scopes of one kind
+// count once). The run command prints both against the run's wall time.
+enum class Overhead { kMetrics, kIo };
+double overhead_seconds(Overhead kind);
+class OverheadTimer {
+ public:
+  explicit OverheadTimer(Overhead kind);
+  ~OverheadTimer();
+  OverheadTimer(const OverheadTimer&) = delete;
+  OverheadTimer& operator=(const OverheadTimer&) = delete;
+
+ private:
+  Overhead kind_;
+  double t0_;
+  bool outer_;
+};
+struct MetricsTimer : OverheadTimer {
+  MetricsTimer() : OverheadTimer(Overhead::kMetrics) {}
+};
+
 // Flat index -> "[i, j, k]" for a shape.
 std::string coord(std::int64_t flat, const std::vector<std::int64_t>& shape);
 

@@ -1,6 +1,7 @@
 #include "harness/run_command.hpp"
 
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,9 @@
 #include "golden/limits.hpp"
 #include "golden/safetensors.hpp"
 #include "harness/cpu_executor.hpp"
+#include "harness/cuda_executor.hpp"
 #include "harness/machine.hpp"
+#include "harness/metrics.hpp"
 #include "harness/report.hpp"
 #include "harness/runner.hpp"
 #include "optimized/cpu/policy.hpp"
@@ -62,8 +65,11 @@ std::vector<std::string> default_goldens() {
   std::vector<std::string> out;
   const fs::path dir = fs::path(GEMMA4_SOURCE_DIR) / "golden" / "data";
   G4_CHECK(fs::is_directory(dir), IoError, "{}: no golden bundles here (pass --golden BUNDLE)", dir.string());
+  // The text bundles: the CPU executor runs the text graph (the towers' bundles are verified by
+  // `verify`; their optimized executors are not built yet).
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_directory() && fs::exists(e.path() / "golden.h5")) out.push_back(e.path().string());
+    if (e.is_directory() && fs::exists(e.path() / "golden.h5") && golden::bundle_kind(e.path().string()) == "text")
+      out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -156,6 +162,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (o.memory_budget > 0) golden::set_read_limit(o.memory_budget);
   if (o.golden)
     for (const std::string& b : o.goldens) {
+      const std::string kind = golden::bundle_kind(b);
+      G4_CHECK(kind == "text", ConfigError,
+               "--golden {}: a bundle of kind '{}'; `run` drives the text graph (check it with `verify --golden {}`)", b, kind, b);
       const double need = bundle_bytes(b, packed_bytes);
       if (o.memory_budget > 0) check_budget(need, o.memory_budget, "golden " + b, "weights, packed weights and taps");
     }
@@ -189,7 +198,25 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   // One pack cache per policy, shared by that policy's executors over one source's weights
   // (dropped when the source changes).
   std::map<std::string, std::shared_ptr<PackCache>> packs;
-  ctx.make_executor = [&packs](const std::string& policy, bool naive) {
+  G4_CHECK(o.executor == "cpu" || o.executor == "cuda-sim" || o.executor == "cuda", ConfigError,
+           "--executor {}: expected cpu, cuda-sim or cuda", o.executor);
+  G4_CHECK(o.executor != "cuda", ConfigError,
+           "--executor cuda: this harness has no GPU executor built in (it links the CUDA simulator only); use "
+           "--executor cuda-sim, or scripts/cuda_check.sh for the kernels on a GPU");
+  const bool cuda_sim = o.executor == "cuda-sim";
+  if (cuda_sim) {
+    G4_CHECK(!o.real, ConfigError,
+             "--executor cuda-sim: real-size layers would take hours in the simulator; pass --no-real");
+    if (o_in.policies.empty()) o.policies = {"fp32", "bf16"};  // the policies the CUDA kernels implement
+    for (const std::string& p : o.policies) check_cuda_policy(p);
+    G4_CHECK(cuda_sim_built(), ConfigError,
+             "--executor cuda-sim: this build has no CUDA simulator (no CUDA Toolkit headers when it was configured)");
+  }
+  // The naive twin of the ratio rule is the CPU executor's for every executor (for cuda-sim:
+  // exact accumulation of the same bf16/fp32 inputs, i.e. the simulator's cuBLAS-precision rule,
+  // and both executors' numbers are relative to one baseline).
+  ctx.make_executor = [&packs, cuda_sim](const std::string& policy, bool naive) -> std::unique_ptr<text::Executor> {
+    if (cuda_sim && !naive) return make_cuda_sim_executor(policy);
     auto& cache = packs[policy];
     if (!cache) cache = std::make_shared<PackCache>();
     return std::make_unique<CpuExecutor>(cpu::policy_by_name(policy), naive, cache);
@@ -201,6 +228,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   RunnerContext real_ctx = ctx;
   real_ctx.repeats = o.repeats >= 0 ? o.repeats : 2;
   real_ctx.release_policy = [&packs](const std::string& policy) { packs.erase(policy); };
+  // Simulated kernels run on the host, one block after another: their wall time is no GPU's, so
+  // cuda-sim nodes are run once and not timed (time_median_s NaN: no throughput in the report).
+  if (cuda_sim) ctx.repeats = real_ctx.repeats = 0;
 
   Report report;
   report.provenance = collect_provenance(argc, argv, o.seed, o.tolerances);
@@ -240,6 +270,7 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
     for (auto& r : runs) report.runs.push_back(std::move(r));
   }
 
+  std::optional<OverheadTimer> io(Overhead::kIo);
   write_report(report, o.out);
   const std::string md_path = o.out.substr(0, o.out.size() - 3) + ".md";
   {
@@ -259,10 +290,15 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
       throw IoError(fmt::format("{}: cannot rename {} onto it", md_path, tmp));
     }
   }
+  io.reset();
   fmt::print("{}", report_terminal(report));
   bool pass = true;
   for (const RunResult& r : report.runs) pass = pass && r.pass;
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  // The harness's own cost: metrics (every comparison) and I/O (golden reading, report writing).
+  const double metrics_s = overhead_seconds(Overhead::kMetrics), io_s = overhead_seconds(Overhead::kIo);
+  fmt::print("harness overhead: metrics {:.2f} s + I/O {:.2f} s = {:.2f} % of the run\n", metrics_s, io_s,
+             100.0 * (metrics_s + io_s) / std::max(el, 1e-9));
   fmt::print("report {} and {} written; {} runs in {:.0f} s: {}\n", o.out, md_path, report.runs.size(), el,
              pass ? "every gate passed" : "SOME GATES FAILED");
   return pass ? 0 : 1;

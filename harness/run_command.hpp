@@ -29,6 +29,11 @@ struct RunCommandOptions {
   // with a g4::ConfigError naming it (exit 2) instead of the machine killing it. Every single
   // tensor/dataset read is also held to it (golden/limits.hpp).
   std::uint64_t memory_budget = 0;
+  // --executor: what runs the policies' nodes. cpu: the CPU executor (harness/cpu_executor.hpp);
+  // cuda-sim: the CUDA kernels in the SIMT simulator (harness/cuda_executor.hpp; fp32 and bf16
+  // only, goldens only; nodes are not timed: simulated time is no measurement, times are NaN);
+  // cuda: the kernels on a GPU (not built into the harness yet: a ConfigError).
+  std::string executor = "cpu";
 };
 
 // The peak memory one real-size layer run needs, estimated from its config: its weights (and

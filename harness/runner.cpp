@@ -1,5 +1,6 @@
 #include "harness/runner.hpp"
 
+#include <optional>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -66,6 +67,7 @@ bool same_values(const Mat& a, const Mat& b) {
 void compare_taps(RunResult& run, const Recorder& ref, const Recorder& x, const Recorder* naive,
                   const std::map<std::string, NodeTiming>& times, const std::vector<std::int64_t>& attn, index_t B,
                   index_t S, double storage_max) {
+  const MetricsTimer timer;
   bool flipped_vs_ref = false, diverged_vs_naive = false;
   for (const std::string& name : x.order) {
     auto r = ref.taps.find(name);
@@ -114,6 +116,7 @@ void compare_taps(RunResult& run, const Recorder& ref, const Recorder& x, const 
 
 // Expert-set agreement from the router.indices taps of two forwards.
 MoeResult moe_agreement(const Recorder& ref, const Recorder& x, const std::vector<std::uint8_t>& row_valid) {
+  const MetricsTimer timer;
   MoeResult m;
   double sum = 0;
   for (const auto& [name, tap] : x.taps) {
@@ -253,6 +256,7 @@ void gate(NodeResult& n, const std::string& policy, const std::string& mode, con
 }
 
 LogitResult logit_metrics(const Mat& ref, const Mat& x, const std::vector<std::uint8_t>& row_valid) {
+  const MetricsTimer timer;
   LogitResult L;
   const index_t T = rows(ref), V = cols(ref);
   std::vector<double> kls;
@@ -299,9 +303,11 @@ LogitResult logit_metrics(const Mat& ref, const Mat& x, const std::vector<std::u
 
 std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
                                   Modes modes, const RunnerContext& ctx) {
+  std::optional<OverheadTimer> io(Overhead::kIo);
   golden::GoldenBundle bundle(bundle_dir);
   const text::TextConfig& cfg = bundle.config();
   golden::CheckpointWeights weights(cfg, bundle.weights_path());
+  io.reset();
   const text::TextInputs& in = bundle.inputs();
   const index_t B = in.input_ids.shape(0), S = in.input_ids.shape(1);
   const std::vector<std::int64_t> attn(in.attention_mask.begin(), in.attention_mask.end());

@@ -37,6 +37,7 @@ Mat ShadowExecutor::node(const std::string& name, const char* kind, const std::f
 
 void ShadowExecutor::record(const std::string& name, const char* kind, const Mat& r, const Mat& t, const Mat* b,
                             const std::vector<std::uint8_t>& rows_valid) {
+  const MetricsTimer timer;
   NodeResult n;
   n.tap = name;
   n.op = kind;

@@ -1,5 +1,9 @@
 #include "harness/tables.hpp"
 
+#include "reference/audio/config.hpp"
+#include "reference/audio/weights.hpp"
+#include "reference/vision/config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -70,25 +74,33 @@ std::string params_table() {
       out += fmt::format("{:<9} {:<34} {:>10} {:>9.1f}B {:>+8.3f}B  {}\n", v.variant, what, billions(n), published,
                          double(n) / 1e9 - published, why);
     };
-    const std::string towers = "vision (~0.15B) and audio (~0.3B) towers not counted yet (multimodal issue #3)";
+    const TowerParams t = tower_params(v.variant);
+    const std::string tw = fmt::format("vision tower {:.3f}B + audio tower {:.3f}B (reference/vision, reference/audio "
+                                       "param_count, embedders included)", double(t.vision) / 1e9, double(t.audio) / 1e9);
     if (std::string(v.second) == "effective") {
-      row("total (text decoder only)", p.total(), v.total, towers);
+      row("total (text decoder only)", p.total(), v.total, "short by the towers: next row");
+      row("total (text decoder + towers)", p.total() + t.total(), v.total, tw);
       row("effective = total - PLE table", p.total() - p.ple_table, v.effective_or_active,
           "the PLE table is a per-token lookup kept off the accelerator; E2B matches to rounding, E4B is 0.14B "
           "over: unexplained (no count of ours gives 4.5B)");
       row("effective - embedding", p.total() - p.ple_table - p.embedding, v.effective_or_active,
           "if the card also leaves out the token embedding");
     } else if (std::string(v.second) == "active") {
-      row("total (text decoder only)", p.total(), v.total, "large vision tower (~0.55B) not counted yet (issue #3)");
+      row("total (text decoder only)", p.total(), v.total,
+          "matches: the card's total counts the decoder only (with the vision tower: next row)");
+      row("total (text decoder + towers)", p.total() + t.total(), v.total, tw);
       const std::int64_t active = p.total() - p.experts + p.experts / cfg.num_experts * cfg.top_k_experts;
       row("active per token (top-8 of 128 experts)", active, v.effective_or_active,
           "non-expert weights + 8 experts; embedding included, vision tower not");
     } else {
       row("total (text decoder only)", p.total(), v.total,
-          "the text decoder alone matches; the large vision tower (~0.55B, issue #3) would add to it, so the "
-          "card's 30.7B counts the decoder only");
+          "matches: the card's 30.7B counts the decoder only (with the vision tower: next row)");
+      row("total (text decoder + towers)", p.total() + t.total(), v.total, tw);
     }
   }
+  out += "\nTowers: the card's ~150M (small) / ~550M (large) vision figures are the encoder layers alone\n"
+         "(151.0M / 545.1M); the towers above add the learned 2-D position table (15.7M / 23.6M), the patch\n"
+         "projection and the projection into the text width. Audio: 304.8M tower + the embedder (~300M).\n";
   return out;
 }
 
@@ -120,13 +132,18 @@ std::string ctx_text(std::int64_t n) {
 }  // namespace
 
 TowerParams tower_params(const std::string& variant) {
-  // Not wired yet: the towers' parameter counts live in reference/vision (param_count) and
-  // reference/audio, which this library does not link. Wire them here and nowhere else:
-  //   TowerParams t; t.known = true;
-  //   t.vision = vision::param_count(vision::released_vision_config(tower of variant), text hidden).total();
-  //   t.audio  = audio::param_count(...) for e2b / e4b (the 31B and 26B-A4B have no audio tower);
-  (void)variant;
-  return TowerParams{};
+  // Parameters as transformers counts them (num_parameters): the clip bounds of the on-device
+  // tower's clippable linears are buffers, left out; the large tower's standardize bias/scale
+  // (2 x 1152) are kept, as param_count does.
+  const text::TextConfig c = text::released_text_config(variant);
+  TowerParams t;
+  t.known = true;
+  const bool small = variant == "e2b" || variant == "e4b";
+  const vision::VisionParamCount v = vision::param_count(vision::released_vision_config(small ? "on-device" : "large"),
+                                                         c.hidden_size);
+  t.vision = v.total() - v.clip_buffers;
+  if (small) t.audio = audio::param_count(audio::released_audio_config(variant), c.hidden_size).total();
+  return t;
 }
 
 std::int64_t matmul_params_per_token(const text::TextConfig& c) {
@@ -192,7 +209,9 @@ std::string specs_table() {
     const double total = double(p.total() + t.total()) / 1e9;
     row("parameters total", fmt::format("{:.2f}B", total), fmt::format("{:.1f}B", k.total_b),
         fmt::format("{:+.2f}", total - k.total_b),
-        t.known ? "text decoder + towers" : "text decoder only: towers not wired (tower_params)");
+        t.known ? (k.variant == "31b" || k.variant == "26b-a4b" ? "text decoder + vision tower; the card counts the decoder only (tables params)"
+                                                                : "text decoder + vision + audio towers")
+                : "text decoder only: towers not wired (tower_params)");
     if (k.second_b > 0 && c.enable_moe_block) {
       const double active = double(p.total() - p.experts + p.expert_each * c.num_hidden_layers * c.top_k_experts) / 1e9;
       row("parameters active", fmt::format("{:.2f}B", active), fmt::format("{:.1f}B", k.second_b),
@@ -208,8 +227,8 @@ std::string specs_table() {
 
 std::string memory_table() {
   std::string out =
-      "Memory of the base weights. Computed = parameters x bits / 8, in GiB (2^30 B), text decoder only\n"
-      "until tower_params() is wired. The card's \"GB\" are GiB: the BF16 column is reproduced by\n"
+      "Memory of the base weights. Computed = parameters x bits / 8, in GiB (2^30 B): the text decoder,\n"
+      "then with the towers (tower_params). The card's \"GB\" are GiB: the BF16 column is reproduced by\n"
       "2 B x (text decoder + towers) with the towers the card's own totals imply (below).\n\n";
   out += fmt::format("{:<9} {:<6} {:>11} {:>11} {:>10} {:>8}\n", "variant", "format", "computed", "+towers",
                      "published", "diff");

@@ -19,20 +19,10 @@
 
 namespace g4::harness {
 
-namespace {
-// golden.h5 root attribute `kind` ("text" when absent: the text bundles predate it).
-std::string golden_kind(const std::string& dir) {
-  const std::string path = dir + "/golden.h5";
-  std::error_code ec;  // a stat failure (e.g. a symlink loop) is H5Reader's to report, in one line
-  if (!std::filesystem::exists(path, ec) && !ec) return "text";  // GoldenBundle reports what is missing
-  const golden::H5Reader h5(path);
-  return h5.has_attr("/", "kind") ? h5.attr_string("/", "kind") : "text";
-}
-}  // namespace
 
 VerifyResult verify(const VerifyOptions& opt) {
-  const std::string kind = golden_kind(opt.bundle);
-  if (kind == "multimodal") return verify_multimodal(opt);
+  const std::string kind = golden::bundle_kind(opt.bundle);
+  if (kind == "multimodal") return verify_multimodal(opt, soft_tokens_from_cpp_towers);  // towers run in C++
   if (kind == "assistant") return verify_assistant(opt);
   if (kind == "vision") return verify_vision(opt);
   if (kind == "audio") return verify_audio(opt);

@@ -112,7 +112,7 @@ if [[ ! -f "$CMAKE_DIR/build.ninja" ]]; then
   cmake -S "$ROOT" -B "$CMAKE_DIR" -G Ninja -DGEMMA4_BUILD_BENCH=OFF > "$BUILD_DIR/cmake.log" 2>&1 ||
     { cat "$BUILD_DIR/cmake.log"; exit 1; }
 fi
-targets=$(grep -ho 'gemma4_add_test(test_cuda_[a-z_0-9]*' tests/optimized/cuda/CMakeLists.txt | sed 's/gemma4_add_test(//' | grep -v '^test_cuda_gpu$')
+targets=$(grep -ho 'gemma4_add_test(test_cuda_[a-z_0-9]*' tests/optimized/cuda/CMakeLists.txt tests/harness/CMakeLists.txt | sed 's/gemma4_add_test(//' | grep -v '^test_cuda_gpu$')
 ninja -C "$CMAKE_DIR" -j "$JOBS" $targets cuda_sim_asan
 ctest --test-dir "$CMAKE_DIR" -L cuda-sim --output-on-failure
 echo "cuda_check: OK in $(( $(date +%s) - start )) s"

@@ -80,8 +80,8 @@ for t in "${targets[@]}"; do
   ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=$hdf5" "$bindir/fuzz_$t" "${dirs[@]}" "${opts[@]}" > "$log" 2>&1
   rc=$?
   set -e
-  n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  [ -n "$n" ] || n=$(grep -o '^#[0-9]*: cov' "$log" | tr -d '#:a-z ' | tail -1)  # fork mode
+  n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
+  [ -n "$n" ] || n=$(grep -o '^#[0-9]*: cov' "$log" | tr -d '#:a-z ' | tail -1 || true)  # fork mode
   n=${n:-0}
   total=$((total + n))
   # Triage of the new crash inputs: a report whose innermost frame in either libhdf5 or our
@@ -90,7 +90,7 @@ for t in "${targets[@]}"; do
   new=$(( $(ls "$build/artifacts/$t" | wc -l) - before ))
   for a in $(ls -t "$build/artifacts/$t" | head -n "$new"); do
     out=$(ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=$hdf5" "$bindir/fuzz_$t" "$build/artifacts/$t/$a" 2>&1 || true)
-    first=$(echo "$out" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|'"$root" | head -1)
+    first=$(echo "$out" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|'"$root" | head -1 || true)
     if echo "$first" | grep -q 'libhdf5'; then theirs=$((theirs + 1)); else ours=$((ours + 1)); echo "    ours: $a: $first"; fi
   done
   printf '%-18s %10d executions  rc=%d  new findings: %d ours, %d in libhdf5\n' "$t" "$n" "$rc" "$ours" "$theirs"

@@ -25,12 +25,17 @@ video_position_ids, num_frames_per_video, input_features, input_features_mask).
   model.vision_tower.video_last_hidden_state [n_vid_tokens, Hv] same for the video frames
   model.audio_tower.last_hidden_state    [n_audio, T_a, Ha_out] audio tower output (padding included)
   model.audio_tower.output_mask          [n_audio, T_a] (1 = valid soft token)
+  model.vision_tower.{patch_embedder, encoder.layers.<i>, pooler}  [n_img, Np | Nt, Hv] inside the vision
+                                         tower, for the image call only (the video frames run the same
+                                         modules: their names would collide)
+  model.audio_tower.{subsample_conv_projection, layers.<i>, output_proj}  [n_audio, T_a, D | Ha_out]
   model.image_features                   [n_img_tokens, H]   projected soft tokens (embed_vision), in order
   model.video_features                   [n_vid_tokens, H]
   model.audio_features                   [n_aud_tokens, H]   (padding soft tokens stripped)
   model.language_model.embed_tokens      [B, S, H]  E[ids_llm]·sqrt(H): placeholders replaced by pad id
   model.inputs_embeds                    [B, S, H]  after the three masked_scatter merges
-Soft-token taps carry layout "rows" (no token axis: every element is compared).
+Soft-token and tower-internal taps carry layout "rows" (no token axis: every element is compared,
+padding patches / frames included: both sides compute them deterministically).
 
 Float64 patches: export_text.PRECISION_PATCHES plus, for the towers, Tensor.float() -> float64 and
 softmax(dtype=float32) -> float64 inside the run (the towers' float32 islands: vision pooler and
@@ -48,6 +53,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 
@@ -350,14 +356,44 @@ class MMRecorder(et.TapRecorder):
         self._put("model.inputs_embeds", kwargs["inputs_embeds"])
 
 
+# Tower-internal modules whose outputs are recorded (a few per tower: enough to localise a tower
+# drift to a layer, small enough to keep the bundles under 1.5 MB).
+TOWER_TAP_MODULES = re.compile(r"^model\.(vision_tower\.(patch_embedder|encoder\.layers\.\d+|pooler)"
+                               r"|audio_tower\.(subsample_conv_projection|layers\.\d+|output_proj))$")
+
+
+def tower_hooks(model, prefix: str, extra: dict) -> list:
+    """Forward hooks recording the outputs (element 0 of a tuple) of TOWER_TAP_MODULES under prefix."""
+    handles = []
+    for name, module in model.named_modules():
+        if not (name.startswith(prefix) and TOWER_TAP_MODULES.match(name)):
+            continue
+
+        def hook(module, args, output, name=name):
+            if name in extra:
+                raise RuntimeError(f"module {name} ran twice while its taps were recorded")
+            extra[name] = output[0] if isinstance(output, tuple) else output
+        handles.append(module.register_forward_hook(hook))
+    return handles
+
+
 def run_forward(model, inp: dict, model_kwargs: dict):
     mm = model.model
     extra = {}
-    # Tower outputs before the embedders (what a C++ tower produces), recorded by wrapping the getters.
+    # Tower outputs before the embedders (what a C++ tower produces), recorded by wrapping the getters;
+    # inside the image and audio calls, the towers' internal taps too.
     orig_img, orig_vid, orig_aud = mm.get_image_features, mm.get_video_features, mm.get_audio_features
 
+    def recording(prefix, fn, *a, **kw):
+        handles = tower_hooks(model, prefix, extra)
+        try:
+            return fn(*a, **kw)
+        finally:
+            for h in handles:
+                h.remove()
+
     def img(*a, **kw):
-        out = orig_img(*a, **kw)
+        out = recording("model.vision_tower.", orig_img, *a, **kw)
         extra["model.vision_tower.last_hidden_state"] = out.last_hidden_state
         extra["model.image_features"] = torch.cat(out.pooler_output, dim=0)
         return out
@@ -369,7 +405,7 @@ def run_forward(model, inp: dict, model_kwargs: dict):
         return out
 
     def aud(*a, **kw):
-        out = orig_aud(*a, **kw)
+        out = recording("model.audio_tower.", orig_aud, *a, **kw)
         extra["model.audio_tower.last_hidden_state"] = out.last_hidden_state
         extra["model.audio_tower.output_mask"] = out.attention_mask.to(torch.float64)
         extra["model.audio_features"] = out.pooler_output[out.attention_mask]

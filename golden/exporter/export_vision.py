@@ -627,7 +627,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="with --all: parent directory (default golden/data)")
     ap.add_argument("--resize-fixture", default=None, metavar="DIR",
                     help="write the resize fixture (source PNGs + transformers' processed images) to DIR "
-                    "(committed: golden/data/vision_resize); needs pillow")
+                    "(committed: golden/fixtures/vision_resize); needs pillow")
     args = ap.parse_args(argv)
     if args.resize_fixture:
         export_resize_fixture(args.resize_fixture)

@@ -4,6 +4,7 @@
 //   gemma4-harness run [--golden B1,B2] [--policies P1,P2] [--variants V1,V2] [--layers K1,K2] [--tokens N]
 //                      [--modes teacher,free] [--no-real] [--no-golden] [--seed N] [--threads N]
 //                      [--repeats N] [--out PATH.h5] [--tolerances FILE] [--quiet] [--memory-budget 8G]
+//                      [--executor cpu|cuda-sim|cuda]
 //   gemma4-harness tables [specs|params|memory|kv|flops]
 //   gemma4-harness report show R.h5 [--markdown] | html R.h5 --out R.html | compare BASE.h5 NEW.h5 [--all]
 //                  | gate BASE.h5 NEW.h5 [--rules F] [--junit F.xml] [--json F.json] | bisect R.h5 [R2.h5 ...]
@@ -42,6 +43,7 @@ constexpr const char* kUsage =
     "  gemma4-harness run [--golden B1,B2] [--policies P1,P2] [--variants V1,V2] [--layers sliding,full,kv-shared,moe]\n"
     "                     [--tokens N] [--context N] [--modes teacher,free] [--no-real] [--no-golden] [--seed N] [--threads N]\n"
     "                     [--repeats N] [--out PATH.h5] [--tolerances FILE] [--quiet] [--memory-budget BYTES[K|M|G]]\n"
+    "                     [--executor cpu|cuda-sim|cuda]   (cuda-sim: CUDA kernels in the simulator, untimed)\n"
     "  gemma4-harness tables [specs|params|memory|kv|flops]   (no name: all of them)\n"
     "  gemma4-harness report show R.h5 [--markdown]\n"
     "  gemma4-harness report html R.h5 --out R.html\n"
@@ -156,7 +158,7 @@ long long parse_int(const std::string& key, const std::string& v, long long lo, 
 
 int cmd_run(const Args& a, int argc, char** argv) {
   a.allow({"--golden", "--policies", "--variants", "--layers", "--tokens", "--context", "--modes", "--no-real", "--no-golden",
-           "--seed", "--threads", "--repeats", "--out", "--tolerances", "--quiet", "--memory-budget"});
+           "--seed", "--threads", "--repeats", "--out", "--tolerances", "--quiet", "--memory-budget", "--executor"});
   if (!a.positional.empty()) throw UsageError(fmt::format("unexpected argument '{}'", a.positional[0]));
   g4::harness::RunCommandOptions o;
   auto get = [&](const char* k) { return a.kv.count(k) ? a.kv.at(k) : std::string(); };
@@ -186,6 +188,11 @@ int cmd_run(const Args& a, int argc, char** argv) {
   o.tolerances = get("--tolerances");
   o.quiet = a.kv.count("--quiet");
   if (a.kv.count("--memory-budget")) o.memory_budget = parse_bytes("--memory-budget", get("--memory-budget"));
+  if (a.kv.count("--executor")) {
+    o.executor = get("--executor");
+    if (o.executor != "cpu" && o.executor != "cuda-sim" && o.executor != "cuda")
+      throw UsageError(fmt::format("--executor: unknown executor '{}' (cpu, cuda-sim, cuda)", o.executor));
+  }
   return g4::harness::run_command(o, argc, argv);
 }
 

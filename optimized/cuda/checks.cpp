@@ -41,6 +41,19 @@ GemmShape check_gemm(GemmShape s, const void* A, const void* W, const void* W2) 
   return s;
 }
 
+GemmShape check_gemm_f32(GemmShape s) {
+  if (s.lda == 0) s.lda = s.K;
+  if (s.ldw == 0) s.ldw = s.K;
+  if (s.ldc == 0) s.ldc = s.N;
+  G4_CHECK(s.M >= 0 && s.N >= 0 && s.K >= 0 && s.lda >= s.K && s.ldw >= s.K && s.ldc >= s.N, ShapeError,
+           "cuda gemm_f32: M {} N {} K {}, leading dimensions {} {} {}", s.M, s.N, s.K, s.lda, s.ldw, s.ldc);
+  G4_CHECK((s.M + 15) / 16 <= 65535 && s.N <= std::numeric_limits<int>::max() &&
+               s.lda <= std::numeric_limits<int>::max() && s.ldw <= std::numeric_limits<int>::max() &&
+               s.ldc <= std::numeric_limits<int>::max(),
+           ShapeError, "cuda gemm_f32: M {} N {} exceed the grid", s.M, s.N);
+  return s;
+}
+
 void check_attention(const AttentionShape& s) {
   G4_CHECK(s.B >= 0 && s.Sq >= 0 && s.Skv >= 0 && s.Nkv >= 1 && s.Nq >= s.Nkv && s.Nq % s.Nkv == 0 && s.Dh >= 1,
            ShapeError, "cuda attention: B {} Sq {} Skv {} Nq {} Nkv {} Dh {} (Nq a multiple of Nkv)", s.B, s.Sq, s.Skv,

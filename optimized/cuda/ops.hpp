@@ -53,6 +53,20 @@ void attention(const T* q, const T* k, const T* v, T* out, const unsigned char* 
 template <class T>
 void softcap(const T* x, T* y, std::int64_t n, float cap, Stream stream = nullptr);
 
+// The graph's remaining element-wise nodes (kernels/graph_ops.cuh): float32 arithmetic, rounded
+// once to T (float or bf16). y may alias an input.
+template <class T>
+void gelu_tanh(const T* x, T* y, std::int64_t n, Stream stream = nullptr);  // gelu_tanh(x)
+template <class T>
+void add(const T* a, const T* b, T* y, std::int64_t n, Stream stream = nullptr);  // a + b
+template <class T>
+void mul(const T* a, const T* b, T* y, std::int64_t n, Stream stream = nullptr);  // a · b
+template <class T>
+void scale(const T* x, T* y, std::int64_t n, float s, Stream stream = nullptr);  // s · x
+// out[rows[i], :] += w[i] · y[i, :] for i < n (float32, one fma; rows distinct). y: [n, D].
+void axpy_rows(const float* y, const int* rows, const float* w, float* out, std::int64_t n, std::int64_t D,
+               Stream stream = nullptr);
+
 // float32 <-> 16-bit storage (raw bit patterns), round to nearest even.
 enum class Fmt16 { bf16, fp16 };
 void to_16bit(Fmt16 f, const float* x, std::uint16_t* y, std::int64_t n, Stream stream = nullptr);
@@ -107,6 +121,10 @@ void gemm_bf16(GemmBackend backend, const __nv_bfloat16* A, const __nv_bfloat16*
 template <class OutT>
 void gemm_bf16_gelu_gated(GemmBackend backend, const __nv_bfloat16* A, const __nv_bfloat16* Wg,
                           const __nv_bfloat16* Wu, OutT* C, const GemmShape& s, Stream stream = nullptr);
+// fp32 GEMM without tensor cores (the fp32 policy): C[m, n] = Σ_k A[m, k]·W[n, k], float32 in
+// and out, a K-term fp32 dot product per output in k order (kernels/graph_ops.cuh). Any K, any
+// alignment.
+void gemm_f32(const float* A, const float* W, float* C, const GemmShape& s, Stream stream = nullptr);
 
 
 // MoE experts (reference/ops/moe.hpp), tokens gathered per expert:

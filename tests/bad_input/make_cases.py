@@ -332,7 +332,7 @@ def golden_cases(out):
     d = bundle(out, "h5_unreadable_symlink_loop")
     os.remove(os.path.join(d, "golden.h5"))
     os.symlink("golden.h5", os.path.join(d, "golden.h5"))
-    verify("h5_unreadable_symlink_loop", "golden.h5", ["not a readable HDF5 file", "symbolic links"])
+    verify("h5_unreadable_symlink_loop", "golden.h5", ["symbolic links"])
 
     def put(value):
         def edit(src, dst):

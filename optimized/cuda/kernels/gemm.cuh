@@ -19,6 +19,7 @@
 // Numerics: each mma sums 16 exact products into the fp32 accumulator (hardware: not IEEE-RN,
 // see tensor_core.cuh; simulator: exact sum rounded once per mma), so the accumulation error is
 // that of a K/16-term fp32 sum — below a naive fp32 dot product's K terms.
+#include "optimized/cuda/kernels/activations.cuh"
 #include "optimized/cuda/kernels/common.cuh"
 #include "optimized/cuda/kernels/tensor_core.cuh"
 
@@ -26,11 +27,6 @@ namespace g4::cuda {
 
 constexpr int kGemmBM = 64, kGemmBN = 64, kGemmBK = 32, kGemmThreads = 128;
 constexpr int kGemmLds = kGemmBK + 8;  // padded shared row stride (elements)
-
-__device__ __forceinline__ float gelu_tanh_f32(float x) {
-  const float z = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return x / (1.0f + expf(-2.0f * z));
-}
 
 __device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }

@@ -320,13 +320,13 @@ BOOST_AUTO_TEST_CASE(png_decode_and_resize) {
 }
 
 BOOST_AUTO_TEST_CASE(resize_drift_against_transformers_is_reported) {
-  // golden/data/vision_resize (golden/exporter/export_vision.py --resize-fixture): two PNGs and
+  // golden/fixtures/vision_resize (golden/exporter/export_vision.py --resize-fixture): two PNGs and
   // what transformers' Gemma4ImageProcessorPil made of them at budget 70 (PIL's fixed-point
   // antialiased bicubic). The C++ resize follows PIL's filter but not its fixed-point arithmetic,
   // so the drift is REPORTED here (issue #3: not gated). The geometry must match exactly; the
   // mean error is held only to a smoke bound of 4 levels (a transposed, shifted or wrong-kernel
   // resize is off by tens of levels on these patterns).
-  const std::string dir = std::string(GEMMA4_SOURCE_DIR) + "/golden/data/vision_resize/";
+  const std::string dir = std::string(GEMMA4_SOURCE_DIR) + "/golden/fixtures/vision_resize/";
   for (const char* name : {"up", "down"}) {
     const RgbImage src = read_image(dir + "source_" + name + ".png");
     const RgbImage want = read_image(dir + "processed_" + name + ".png");
