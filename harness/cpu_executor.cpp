@@ -1,6 +1,7 @@
 #include "harness/cpu_executor.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -84,9 +85,48 @@ std::vector<float> CpuExecutor::load(const Mat& x, cpu::Fmt f) {
 
 Mat CpuExecutor::store(std::vector<float> y, index_t r, index_t c) const {
   round_storage(y, policy_.storage);
+  return widen(y, r, c);
+}
+
+Mat CpuExecutor::widen(const std::vector<float>& y, index_t r, index_t c) {
   Mat m = Mat::from_shape({static_cast<size_t>(r), static_cast<size_t>(c)});
   std::copy(y.begin(), y.end(), m.begin());
   return m;
+}
+
+namespace {
+// Evicts this CPU's caches (L3 32 MiB here): reads one word per cache line of a buffer of 4x that.
+void evict_caches() {
+  static std::vector<std::uint64_t> buf(std::size_t(128) << 17, 1);  // 128 MiB
+  std::uint64_t acc = 0;
+  for (std::size_t i = 0; i < buf.size(); i += 8) acc += buf[i];
+  volatile std::uint64_t sink = acc;
+  (void)sink;
+}
+}  // namespace
+
+template <class F>
+void CpuExecutor::kernel(F&& f, std::size_t cold_bytes) {
+  if (kernel_repeats_ <= 0) {
+    f();
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const bool cold = cold_bytes >= (std::size_t(1) << 20);
+  const auto t_all = Clock::now();
+  f();  // warm-up
+  std::vector<double> t(static_cast<std::size_t>(kernel_repeats_));
+  for (double& ti : t) {
+    if (cold) evict_caches();
+    const auto t0 = Clock::now();
+    f();
+    ti = since(t0);
+  }
+  std::sort(t.begin(), t.end());
+  const std::size_t h = t.size() / 2;
+  last_kernel_.median_s = t.size() % 2 ? t[h] : 0.5 * (t[h - 1] + t[h]);
+  last_kernel_.total_s = since(t_all);
 }
 
 const cpu::PackedWeight& CpuExecutor::packed(const double* w, index_t N, index_t K) {
@@ -96,17 +136,26 @@ const cpu::PackedWeight& CpuExecutor::packed(const double* w, index_t N, index_t
   return it->second;
 }
 
-std::vector<float> CpuExecutor::matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w) const {
-  std::vector<float> c(static_cast<std::size_t>(M * w.N));
-  if (naive_) cpu::gemm_exact(a.data(), M, w, c.data());
-  else cpu::gemm(a.data(), M, w, c.data());
-  return c;
+void CpuExecutor::matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w, float* c) const {
+  if (naive_) cpu::gemm_exact(a.data(), M, w, c);
+  else cpu::gemm(a.data(), M, w, c);
 }
 
+// Each op below: inputs converted from the graph's float64 (the boundary), then kernel(): the
+// cpu:: computation and the rounding of its float32 output to the storage format, then the output
+// widened back to float64 (the boundary).
 Mat CpuExecutor::linear(const std::string&, const Mat& x, const Mat& w) {
   G4_CHECK(cols(x) == cols(w), ShapeError, "linear: [{}, {}] · [{}, {}]ᵀ", rows(x), cols(x), rows(w), cols(w));
   const auto& pw = packed(w.data(), rows(w), cols(w));
-  return store(matmul(load(x, policy_.storage), rows(x), pw), rows(x), rows(w));
+  const std::vector<float> a = load(x, policy_.storage);
+  std::vector<float> y(static_cast<std::size_t>(rows(x) * rows(w)));
+  kernel(
+      [&] {
+        matmul(a, rows(x), pw, y.data());
+        round_storage(y, policy_.storage);
+      },
+      pw.bytes());
+  return widen(y, rows(x), rows(w));
 }
 
 // RMSNorm in float32 with float32 sums (optimized/cpu/norm_rope.hpp).
@@ -115,9 +164,12 @@ Mat CpuExecutor::rms_norm(const std::string&, const Mat& x, const Vec* w, double
   std::vector<float> wf, y(a.size());
   if (w) wf.assign(w->begin(), w->end());
   const cpu::RmsNormProblem p{rows(x), dim, cols(x) / dim, static_cast<float>(eps)};
-  if (naive_) cpu::rms_norm_naive(a.data(), w ? wf.data() : nullptr, y.data(), p);
-  else cpu::rms_norm(a.data(), w ? wf.data() : nullptr, y.data(), p);
-  return store(std::move(y), rows(x), cols(x));
+  kernel([&] {
+    if (naive_) cpu::rms_norm_naive(a.data(), w ? wf.data() : nullptr, y.data(), p);
+    else cpu::rms_norm(a.data(), w ? wf.data() : nullptr, y.data(), p);
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(x), cols(x));
 }
 
 // RoPE: angles pos·inv_freq in double, cos/sin rounded once to float32 (a table over the
@@ -135,18 +187,22 @@ Mat CpuExecutor::rope(const std::string&, const Mat& x, const std::vector<index_
   std::vector<float> cos_t(static_cast<std::size_t>(n_pos * half)), sin_t(cos_t.size());
   const std::vector<double> freq(inv_freq.begin(), inv_freq.end());
   const std::vector<std::int64_t> at(distinct.begin(), distinct.end());
-  cpu::rope_table_at(freq.data(), half, at.data(), n_pos, cos_t.data(), sin_t.data());
   std::vector<std::int64_t> pos(positions.size());  // each token's row of the table
   for (std::size_t t = 0; t < pos.size(); ++t)
     pos[t] = std::lower_bound(distinct.begin(), distinct.end(), positions[t]) - distinct.begin();
   const cpu::RopeProblem p{rows(x), cols(x) / head_dim, head_dim, pos.data(), cos_t.data(), sin_t.data(), n_pos};
-  if (naive_) cpu::rope_naive(a.data(), y.data(), p);
-  else cpu::rope(a.data(), y.data(), p);
-  return store(std::move(y), rows(x), cols(x));
+  kernel([&] {  // the table is the kernel's work too (a decode step builds one row)
+    cpu::rope_table_at(freq.data(), half, at.data(), n_pos, cos_t.data(), sin_t.data());
+    if (naive_) cpu::rope_naive(a.data(), y.data(), p);
+    else cpu::rope(a.data(), y.data(), p);
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(x), cols(x));
 }
 
 // Attention in float32 with K/V stored in the policy's KV format (optimized/cpu/attention.hpp:
-// flash-style online softmax; the naive twin computes scores, softmax, P·V in two passes).
+// flash-style online softmax; the naive twin computes scores, softmax, P·V in two passes). K/V
+// are converted to the KV format at the boundary: a decode step's cache is already stored so.
 Mat CpuExecutor::attention(const std::string&, const Mat& q, const Mat& k, const Mat& v,
                            const std::vector<std::uint8_t>& allowed, const ops::AttentionShape& a, Mat*) {
   const std::vector<float> qf = load(q, policy_.storage);
@@ -159,46 +215,69 @@ Mat CpuExecutor::attention(const std::string&, const Mat& q, const Mat& k, const
     std::vector<std::uint16_t> kb(k.size()), vb(v.size());
     formats::quantize_bf16(k.data(), kb.data(), k.size());
     formats::quantize_bf16(v.data(), vb.data(), v.size());
-    if (naive_) cpu::attention_naive(qf.data(), kb.data(), vb.data(), out.data(), p);
-    else cpu::attention(qf.data(), kb.data(), vb.data(), out.data(), p);
+    kernel([&] {
+      if (naive_) cpu::attention_naive(qf.data(), kb.data(), vb.data(), out.data(), p);
+      else cpu::attention(qf.data(), kb.data(), vb.data(), out.data(), p);
+      round_storage(out, policy_.storage);
+    });
   } else {
     const std::vector<float> kf = load(k, policy_.kv), vf = load(v, policy_.kv);
-    if (naive_) cpu::attention_naive(qf.data(), kf.data(), vf.data(), out.data(), p);
-    else cpu::attention(qf.data(), kf.data(), vf.data(), out.data(), p);
+    kernel([&] {
+      if (naive_) cpu::attention_naive(qf.data(), kf.data(), vf.data(), out.data(), p);
+      else cpu::attention(qf.data(), kf.data(), vf.data(), out.data(), p);
+      round_storage(out, policy_.storage);
+    });
   }
-  return store(std::move(out), a.B * a.S, a.Nq * a.Dh);
+  return widen(out, a.B * a.S, a.Nq * a.Dh);
 }
 
 Mat CpuExecutor::gelu(const std::string&, const Mat& x) {
   const std::vector<float> a = load(x, policy_.storage);
   std::vector<float> y(a.size());
-  if (naive_) cpu::gelu_tanh_naive(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
-  else cpu::gelu_tanh(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
-  return store(std::move(y), rows(x), cols(x));
+  kernel([&] {
+    if (naive_) cpu::gelu_tanh_naive(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
+    else cpu::gelu_tanh(a.data(), y.data(), static_cast<std::int64_t>(a.size()));
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(x), cols(x));
 }
 Mat CpuExecutor::scale(const std::string&, const Mat& x, double s) {
   const std::vector<float> a = load(x, policy_.storage);
   std::vector<float> y(a.size());
-  cpu::scale(a.data(), static_cast<float>(s), y.data(), static_cast<std::int64_t>(a.size()));
-  return store(std::move(y), rows(x), cols(x));
+  kernel([&] {
+    cpu::scale(a.data(), static_cast<float>(s), y.data(), static_cast<std::int64_t>(a.size()));
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(x), cols(x));
 }
 Mat CpuExecutor::softcap(const std::string&, const Mat& x, double cap) {
   const std::vector<float> a = load(x, policy_.storage);
   std::vector<float> y(a.size());
   const auto n = static_cast<std::int64_t>(a.size());
-  if (naive_) cpu::softcap_naive(a.data(), y.data(), n, static_cast<float>(cap));
-  else cpu::softcap(a.data(), y.data(), n, static_cast<float>(cap));
-  return store(std::move(y), rows(x), cols(x));
+  kernel([&] {
+    if (naive_) cpu::softcap_naive(a.data(), y.data(), n, static_cast<float>(cap));
+    else cpu::softcap(a.data(), y.data(), n, static_cast<float>(cap));
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(x), cols(x));
 }
 Mat CpuExecutor::mul(const std::string&, const Mat& a, const Mat& b) {
-  std::vector<float> x = load(a, policy_.storage);
-  cpu::mul(x.data(), load(b, policy_.storage).data(), x.data(), static_cast<std::int64_t>(x.size()));
-  return store(std::move(x), rows(a), cols(a));
+  const std::vector<float> x = load(a, policy_.storage), z = load(b, policy_.storage);
+  std::vector<float> y(x.size());
+  kernel([&] {
+    cpu::mul(x.data(), z.data(), y.data(), static_cast<std::int64_t>(x.size()));
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(a), cols(a));
 }
 Mat CpuExecutor::add(const std::string&, const Mat& a, const Mat& b) {
-  std::vector<float> x = load(a, policy_.storage);
-  cpu::add(x.data(), load(b, policy_.storage).data(), x.data(), static_cast<std::int64_t>(x.size()));
-  return store(std::move(x), rows(a), cols(a));
+  const std::vector<float> x = load(a, policy_.storage), z = load(b, policy_.storage);
+  std::vector<float> y(x.size());
+  kernel([&] {
+    cpu::add(x.data(), z.data(), y.data(), static_cast<std::int64_t>(x.size()));
+    round_storage(y, policy_.storage);
+  });
+  return widen(y, rows(a), cols(a));
 }
 
 // Router in float32 (a "wide" op in every policy; optimized/cpu/elementwise.hpp route): softmax,
@@ -210,7 +289,9 @@ ops::RouterOutput CpuExecutor::route(const std::string&, const Mat& logits, cons
   const index_t T = rows(logits), E = cols(logits);
   std::vector<float> probs(static_cast<std::size_t>(T * E)), weights(static_cast<std::size_t>(T * top_k));
   std::vector<std::int32_t> index(weights.size());
-  cpu::route(z.data(), pes.data(), probs.data(), weights.data(), index.data(), cpu::RouterProblem{T, E, top_k});
+  kernel([&] {
+    cpu::route(z.data(), pes.data(), probs.data(), weights.data(), index.data(), cpu::RouterProblem{T, E, top_k});
+  });
   ops::RouterOutput r;
   r.probs = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(E)});
   r.weights = Mat::from_shape({static_cast<size_t>(T), static_cast<size_t>(top_k)});
@@ -227,28 +308,50 @@ Mat CpuExecutor::experts(const std::string&, const Mat& xe, const ops::RouterOut
                          const std::vector<double>& gate_up, const std::vector<double>& down, index_t E, index_t Fe) {
   const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
   const std::vector<float> x = load(xe, policy_.storage);
-  std::vector<float> out(static_cast<std::size_t>(T * D), 0.f);
-  for (index_t e = 0; e < E; ++e) {
+  // Routing lists and packed slices of the experts hit (packing is the boundary's work).
+  struct Hit {
     std::vector<index_t> tok;
     std::vector<float> wt;
+    const cpu::PackedWeight *gate_up = nullptr, *down = nullptr;
+  };
+  std::vector<Hit> hits;
+  for (index_t e = 0; e < E; ++e) {
+    Hit h;
     for (index_t t = 0; t < T; ++t)
       for (index_t j = 0; j < K; ++j)
-        if (r.index(t, j) == e) tok.push_back(t), wt.push_back(static_cast<float>(r.weights(t, j)));
-    if (tok.empty()) continue;
-    const index_t n = static_cast<index_t>(tok.size());
-    std::vector<float> xs(static_cast<std::size_t>(n * D));
-    for (index_t i = 0; i < n; ++i) std::copy_n(&x[static_cast<std::size_t>(tok[i] * D)], D, &xs[static_cast<std::size_t>(i * D)]);
-    const auto gu = matmul(xs, n, packed(&gate_up[static_cast<std::size_t>(e * 2 * Fe * D)], 2 * Fe, D));  // [n, 2Fe]
-    std::vector<float> hidden(static_cast<std::size_t>(n * Fe));
-    const cpu::GatedProblem gp{n, Fe, 2 * Fe, 2 * Fe, Fe};  // gate = gu[:, :Fe], up = gu[:, Fe:]
-    if (naive_) cpu::gelu_gate_mul_naive(gu.data(), gu.data() + Fe, hidden.data(), gp);
-    else cpu::gelu_gate_mul(gu.data(), gu.data() + Fe, hidden.data(), gp);
-    round_storage(hidden, policy_.storage);
-    const auto y = matmul(hidden, n, packed(&down[static_cast<std::size_t>(e * D * Fe)], D, Fe));  // [n, D]
-    for (index_t i = 0; i < n; ++i)
-      for (index_t d = 0; d < D; ++d) out[static_cast<std::size_t>(tok[i] * D + d)] += wt[i] * y[i * D + d];
+        if (r.index(t, j) == e) h.tok.push_back(t), h.wt.push_back(static_cast<float>(r.weights(t, j)));
+    if (h.tok.empty()) continue;
+    h.gate_up = &packed(&gate_up[static_cast<std::size_t>(e * 2 * Fe * D)], 2 * Fe, D);
+    h.down = &packed(&down[static_cast<std::size_t>(e * D * Fe)], D, Fe);
+    hits.push_back(std::move(h));
   }
-  return store(std::move(out), T, D);
+  std::vector<float> out(static_cast<std::size_t>(T * D));
+  std::size_t weight_bytes = 0;
+  for (const Hit& h : hits) weight_bytes += h.gate_up->bytes() + h.down->bytes();
+  kernel(
+      [&] {
+        std::fill(out.begin(), out.end(), 0.f);
+        for (const Hit& h : hits) {
+          const index_t n = static_cast<index_t>(h.tok.size());
+          std::vector<float> xs(static_cast<std::size_t>(n * D));
+          for (index_t i = 0; i < n; ++i)
+            std::copy_n(&x[static_cast<std::size_t>(h.tok[i] * D)], D, &xs[static_cast<std::size_t>(i * D)]);
+          std::vector<float> gu(static_cast<std::size_t>(n * 2 * Fe));  // [n, 2Fe]
+          matmul(xs, n, *h.gate_up, gu.data());
+          std::vector<float> hidden(static_cast<std::size_t>(n * Fe));
+          const cpu::GatedProblem gp{n, Fe, 2 * Fe, 2 * Fe, Fe};  // gate = gu[:, :Fe], up = gu[:, Fe:]
+          if (naive_) cpu::gelu_gate_mul_naive(gu.data(), gu.data() + Fe, hidden.data(), gp);
+          else cpu::gelu_gate_mul(gu.data(), gu.data() + Fe, hidden.data(), gp);
+          round_storage(hidden, policy_.storage);
+          std::vector<float> y(static_cast<std::size_t>(n * D));  // [n, D]
+          matmul(hidden, n, *h.down, y.data());
+          for (index_t i = 0; i < n; ++i)
+            for (index_t d = 0; d < D; ++d) out[static_cast<std::size_t>(h.tok[i] * D + d)] += h.wt[i] * y[i * D + d];
+        }
+        round_storage(out, policy_.storage);
+      },
+      weight_bytes);
+  return widen(out, T, D);
 }
 
 }  // namespace g4::harness

@@ -7,6 +7,9 @@
 //   - every output is rounded to the storage format;
 //   - linear weights are quantised/packed once per layer (cached by content fingerprint,
 //     dropped at begin_layer);
+//   - with time_kernels(r) (harness/timing.hpp KernelTimed), each op converts its inputs once and
+//     repeats only its kernel (the cpu:: call and the rounding of its output to the storage
+//     format): node times are the kernels', not the float64 boundary's;
 //   - naive = true is the ratio rule's same-precision baseline: the same formats and roundings,
 //     matmuls with exact accumulation of the quantised inputs (cpu::gemm_exact), attention in
 //     two plain passes (cpu::attention_naive), element-wise ops as written here.
@@ -19,6 +22,7 @@
 
 #include "optimized/cpu/gemm.hpp"
 #include "optimized/cpu/policy.hpp"
+#include "harness/timing.hpp"
 #include "reference/text/executor.hpp"
 
 namespace g4::harness {
@@ -27,13 +31,16 @@ namespace g4::harness {
 // (a policy's teacher-forced, baseline and free-running executors pack identical weights).
 using PackCache = std::map<std::tuple<const double*, index_t, index_t, std::uint64_t>, cpu::PackedWeight>;
 
-class CpuExecutor : public text::Executor {
+class CpuExecutor : public text::Executor, public KernelTimed {
  public:
   // shared: a cache shared with other executors of the same policy over the same weights (never
   // cleared here: its owner drops it when the weights change); null: a private cache, dropped at
   // every begin_layer.
   CpuExecutor(cpu::Policy policy, bool naive, std::shared_ptr<PackCache> shared = nullptr);
   const cpu::Policy& policy() const { return policy_; }
+
+  void time_kernels(int repeats) override { kernel_repeats_ = repeats, last_kernel_ = {}; }
+  Times last_kernel() const override { return last_kernel_; }
 
   void begin_layer(index_t layer) override;
   Mat linear(const std::string& name, const Mat& x, const Mat& w) override;
@@ -56,15 +63,25 @@ class CpuExecutor : public text::Executor {
   static std::vector<float> load(const Mat& x, cpu::Fmt f);
   // Rounds a float32 buffer to the storage format and widens it to a Mat [r, c].
   Mat store(std::vector<float> y, index_t r, index_t c) const;
+  // Widens a float32 buffer (already in the storage format) to a Mat [r, c].
+  static Mat widen(const std::vector<float>& y, index_t r, index_t c);
 
  private:
   const cpu::PackedWeight& packed(const double* w, index_t N, index_t K);
-  std::vector<float> matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w) const;
+  void matmul(const std::vector<float>& a, index_t M, const cpu::PackedWeight& w, float* c) const;
+  // Runs f, the op's kernel: once, or (time_kernels) once + `kernel_repeats_` timed times.
+  // cold_bytes: the op reads that many bytes of weights, which a real decode streams from memory
+  // (a model is far larger than the caches); at >= 1 MiB the caches are evicted before each run,
+  // so repeats do not read the weights from L2/L3.
+  template <class F>
+  void kernel(F&& f, std::size_t cold_bytes = 0);
 
   cpu::Policy policy_;
   bool naive_;
   bool shared_;
   std::shared_ptr<PackCache> cache_;
+  int kernel_repeats_ = 0;
+  Times last_kernel_;
 };
 
 // Largest finite value of a policy's storage format (headroom denominators).

@@ -11,12 +11,13 @@
 namespace g4::harness {
 
 namespace {
-double g_seconds[2] = {0, 0};
-int g_depth[2] = {0, 0};
+double g_seconds[3] = {0, 0, 0};
+int g_depth[3] = {0, 0, 0};
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
 double overhead_seconds(Overhead kind) { return g_seconds[static_cast<int>(kind)]; }
+void add_overhead(Overhead kind, double seconds) { g_seconds[static_cast<int>(kind)] += seconds; }
 OverheadTimer::OverheadTimer(Overhead kind)
     : kind_(kind), t0_(now_s()), outer_(g_depth[static_cast<int>(kind)]++ == 0) {}
 OverheadTimer::~OverheadTimer() {

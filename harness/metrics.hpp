@@ -28,9 +28,12 @@ TapMetrics compare(const double* ref, const double* x, std::size_t n, const std:
 // The harness's own cost (issue #4: under 10 % of a run), accumulated over the process: seconds
 // spent computing metrics (compare(), logit and MoE metrics) and reading goldens / writing
 // reports, each in the scopes holding an OverheadTimer of that kind (nested scopes of one kind
-// count once). The run command prints both against the run's wall time.
-enum class Overhead { kMetrics, kIo };
+// count once). The run command prints both against the run's wall time. kBoundary: the CPU
+// executor's conversions between the graph's float64 values and the policy's formats around the
+// timed kernels of free-running runs (harness/timing.hpp), added by add_overhead.
+enum class Overhead { kMetrics, kIo, kBoundary };
 double overhead_seconds(Overhead kind);
+void add_overhead(Overhead kind, double seconds);
 class OverheadTimer {
  public:
   explicit OverheadTimer(Overhead kind);

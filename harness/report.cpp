@@ -178,6 +178,7 @@ void validate(const Report& r, const std::string& path) {
       const NodeResult& n = run.nodes[k];
       check_text(path, fmt::format("run '{}' node {} tap", run.id, k), n.tap);
       check_text(path, fmt::format("run '{}' node {} op", run.id, k), n.op);
+      check_text(path, fmt::format("run '{}' node {} kind", run.id, k), n.kind);
       for (const auto d : n.shape)
         G4_CHECK(d >= 0, g4::ShapeError,
                  "{}: cannot write report: run '{}' node {} ('{}') has shape [{}], expected "
@@ -201,14 +202,16 @@ void write_run(H5Writer& w, const RunResult& run) {
   const std::string nodes = g + "/nodes";
   w.create_group(nodes);
   const auto n = static_cast<std::int64_t>(run.nodes.size());
-  std::vector<std::string> taps, ops, shapes;
+  std::vector<std::string> taps, ops, kinds, shapes;
   for (const auto& node : run.nodes) {
     taps.push_back(node.tap);
     ops.push_back(node.op);
+    kinds.push_back(node.kind);
     shapes.push_back(shape_string(node.shape));
   }
   w.write_strings(nodes + "/tap", taps);
   w.write_strings(nodes + "/op", ops);
+  w.write_strings(nodes + "/kind", kinds);
   w.write_strings(nodes + "/shape", shapes);
   std::vector<double> f(run.nodes.size());
   for (const auto& c : kF64Columns) {
@@ -427,10 +430,14 @@ class ReportReader {
     run.nodes.resize(taps.size());
     const auto ops = strings_col(nodes + "/op", n, tap_ds);
     const auto shapes = strings_col(nodes + "/shape", n, tap_ds);
+    // `kind` is newer than the first reports: absent means unknown ("").
+    const auto kinds = h_.has(nodes + "/kind") ? strings_col(nodes + "/kind", n, tap_ds)
+                                               : std::vector<std::string>(taps.size());
     for (std::size_t k = 0; k < taps.size(); ++k) {
       NodeResult& node = run.nodes[k];
       node.tap = taps[k];
       node.op = ops[k];
+      node.kind = kinds[k];
       G4_CHECK(parse_shape(shapes[k], node.shape), g4::IoError,
                "{}: dataset '{}/shape' row {} is '{}', expected non-negative dimensions joined "
                "by 'x' (e.g. '2x13x48'; '' for a scalar)",
@@ -680,6 +687,18 @@ Throughput run_throughput(const RunResult& run, const MachineCeilings& m) {
     t.flops += n.flops;
     t.bytes += n.bytes;
     roof += std::max(n.flops / peak, n.bytes / bw);  // NaN propagates when a ceiling is NaN
+    if (n.kind == "linear" || n.kind == "experts") {
+      ++t.matmul_nodes;
+      t.matmul_seconds += n.time_median_s;
+      t.matmul_flops += n.flops;
+      t.matmul_bytes += n.bytes;
+    }
+  }
+  if (t.matmul_nodes > 0 && t.matmul_seconds > 0) {
+    t.matmul_gflops = t.matmul_flops / t.matmul_seconds / 1e9;
+    t.matmul_gbs = t.matmul_bytes / t.matmul_seconds / 1e9;
+    t.matmul_ceiling_fraction = t.matmul_gflops / ceiling_value(m, t.ceiling);
+    t.matmul_stream_fraction = t.matmul_gbs / m.stream_read_gbs;
   }
   if (t.timed_nodes == 0 || !(t.seconds > 0)) return t;
   t.gflops = t.flops / t.seconds / 1e9;
@@ -806,6 +825,21 @@ std::string report_markdown(const Report& r) {
                          pct(t.roofline_fraction));
     }
     out += "\n";
+    // The matmul nodes alone: a prefill's matmul efficiency (of the compute ceiling) and a decode
+    // step's weight streaming (of stream bandwidth).
+    std::string mm;
+    for (const auto& run : r.runs) {
+      const Throughput t = run_throughput(run, r.machine);
+      if (t.matmul_nodes == 0 || !(t.matmul_seconds > 0)) continue;
+      mm += fmt::format("| {} | {} | {} | {} | {} | {} of {} | {} | {} |\n", code(run.id), t.matmul_nodes,
+                        dur(t.matmul_seconds), pct(t.matmul_seconds / t.seconds), rate(t.matmul_gflops),
+                        pct(t.matmul_ceiling_fraction), ceiling_name(t.ceiling), rate(t.matmul_gbs),
+                        pct(t.matmul_stream_fraction));
+    }
+    if (!mm.empty())
+      out += "### Matmuls (prefill: of the compute ceiling; decode: weight streaming, of stream)\n\n"
+             "| run | matmul nodes | time | of node time | GFLOP/s | of ceiling | GB/s | of stream |\n"
+             "|---|---:|---:|---:|---:|---:|---:|---:|\n" + mm + "\n";
   }
   return out;
 }

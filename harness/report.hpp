@@ -72,6 +72,12 @@ struct Throughput {
   // Σ max(flops / compute ceiling, bytes / stream bandwidth) / seconds: how close the run is to
   // its roofline, compute- and memory-bound nodes alike. NaN when a ceiling was not measured.
   double roofline_fraction = kNaN;
+  // The same over the matmul nodes alone (kind linear or experts): prefill matmul efficiency
+  // (matmul_ceiling_fraction) and decode weight streaming (matmul_stream_fraction).
+  std::int64_t matmul_nodes = 0;
+  double matmul_seconds = 0, matmul_flops = 0, matmul_bytes = 0;
+  double matmul_gflops = kNaN, matmul_gbs = kNaN;
+  double matmul_ceiling_fraction = kNaN, matmul_stream_fraction = kNaN;
 };
 Throughput run_throughput(const RunResult& run, const MachineCeilings& m);
 

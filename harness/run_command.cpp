@@ -299,6 +299,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   const double metrics_s = overhead_seconds(Overhead::kMetrics), io_s = overhead_seconds(Overhead::kIo);
   fmt::print("harness overhead: metrics {:.2f} s + I/O {:.2f} s = {:.2f} % of the run\n", metrics_s, io_s,
              100.0 * (metrics_s + io_s) / std::max(el, 1e-9));
+  if (const double b = overhead_seconds(Overhead::kBoundary); b > 0)
+    fmt::print("executor boundary (weight packing and float64 <-> policy-format conversions around the timed "
+               "kernels; in no node's time): {:.2f} s\n", b);
   fmt::print("report {} and {} written; {} runs in {:.0f} s: {}\n", o.out, md_path, report.runs.size(), el,
              pass ? "every gate passed" : "SOME GATES FAILED");
   return pass ? 0 : 1;

@@ -30,7 +30,10 @@ struct MachineCeilings {
 
 struct NodeResult {
   std::string tap;                 // the node's tap (transformers module path)
-  std::string op;                  // op kind: linear, rms_norm, rope, attention, gelu, ...
+  std::string op;                  // teacher-forced: the op kind; free-running: tap, untapped, indices,
+                                   // after-routing-flip (how the node was gated: reports/SCHEMA.md)
+  std::string kind;                // op kind: linear, rms_norm, rope, attention, gelu, ...; "" for a
+                                   // tap that is no single op (a block's output)
   std::vector<std::int64_t> shape;
   TapMetrics m;                    // executor vs float64 reference
   double naive_rel_l2 = kNaN;      // naive same-precision computation vs float64 (ratio rule)

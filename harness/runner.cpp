@@ -98,6 +98,7 @@ void compare_taps(RunResult& run, const Recorder& ref, const Recorder& x, const 
       n.repeats = t->second.repeats;
       n.flops = t->second.flops;
       n.bytes = t->second.bytes;
+      n.kind = t->second.kind;
     }
     run.nodes.push_back(std::move(n));
   }
@@ -110,6 +111,7 @@ void compare_taps(RunResult& run, const Recorder& ref, const Recorder& x, const 
     n.op = "untapped";
     n.m.rel_l2 = n.m.max_abs = n.m.max_rel = n.m.cosine = n.m.nmse = kNaN;
     n.time_median_s = t.median_s, n.repeats = t.repeats, n.flops = t.flops, n.bytes = t.bytes;
+    n.kind = t.kind;
     run.nodes.push_back(std::move(n));
   }
 }

@@ -41,6 +41,7 @@ void ShadowExecutor::record(const std::string& name, const char* kind, const Mat
   NodeResult n;
   n.tap = name;
   n.op = kind;
+  n.kind = kind;
   n.shape = {static_cast<std::int64_t>(r.shape(0)), static_cast<std::int64_t>(r.shape(1))};
   const bool rows_are_tokens = r.shape(0) == rows_valid.size();
   const std::vector<std::uint8_t> valid = rows_are_tokens ? rows_to_elements(rows_valid, r.shape(1))

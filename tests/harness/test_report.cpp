@@ -51,6 +51,7 @@ NodeResult node(std::string tap, std::string op, std::vector<std::int64_t> shape
   NodeResult n;
   n.tap = std::move(tap);
   n.op = std::move(op);
+  n.kind = n.op == "tap" ? "linear" : n.op;
   n.shape = std::move(shape);
   n.m.rel_l2 = rel_l2;
   n.m.max_abs = 0.125;
@@ -197,6 +198,7 @@ void check_equal(const Report& x, const Report& y) {
         BOOST_TEST_CONTEXT("node " << k << " " << n.tap) {
           BOOST_TEST(n.tap == m.tap);
           BOOST_TEST(n.op == m.op);
+          BOOST_TEST(n.kind == m.kind);
           BOOST_TEST(n.shape == m.shape);
           CHECK_SAME(n.m.rel_l2, m.m.rel_l2);
           CHECK_SAME(n.m.max_abs, m.m.max_abs);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 
 #include "golden/bundle.hpp"
@@ -230,4 +231,52 @@ BOOST_AUTO_TEST_CASE(headroom_forecasts_fp16_overflow) {
       BOOST_TEST(n.m.nonfinite == 0);
     }
   }
+}
+
+// Node times are the kernels' (harness/timing.hpp): the CPU executor converts a node's inputs
+// once and repeats only its kernel. Repeating must not change a single bit of any output (an
+// in-place kernel repeated would), every timed node must say which op it was, and an executor
+// that does not time itself is still timed whole.
+BOOST_AUTO_TEST_CASE(kernel_timing_changes_no_output_and_records_every_node) {
+  golden::GoldenBundle bundle(kData + "26b_tiny");  // MoE: experts and router included
+  const text::TextConfig& cfg = bundle.config();
+  golden::CheckpointWeights weights(cfg, bundle.weights_path());
+  text::ForwardOptions fo;
+  fo.prefix = weights.prefix();
+  using Taps = std::map<std::string, Mat>;
+  const auto forward = [&](text::Executor& ex) {
+    Taps taps;
+    text::TextModel(cfg, weights, ex, [&](const std::string& n, const Mat& m, const std::vector<index_t>&) {
+      taps.emplace(n, m);
+    }, fo).forward(bundle.inputs());
+    return taps;
+  };
+  for (const char* policy : {"fp32", "bf16", "int8", "int4-g32"}) {
+    CpuExecutor plain(cpu::policy_by_name(policy), false), timed_inner(cpu::policy_by_name(policy), false);
+    const Taps want = forward(plain);
+    TimingExecutor timed(timed_inner, 3, 1, 4);
+    const Taps got = forward(timed);
+    BOOST_TEST_REQUIRE(got.size() == want.size());
+    for (const auto& [name, m] : want) {
+      const Mat& g = got.at(name);
+      BOOST_TEST_REQUIRE(g.size() == m.size());
+      BOOST_TEST(std::equal(g.begin(), g.end(), m.begin()), policy << ": tap " << name << " changed under timing");
+    }
+    std::set<std::string> kinds;
+    for (const auto& [name, t] : timed.timings()) {
+      BOOST_TEST(!t.kind.empty(), name);
+      BOOST_TEST(std::isfinite(t.median_s), name);
+      BOOST_TEST(t.repeats == 3);
+      kinds.insert(t.kind);
+    }
+    for (const char* k : {"linear", "rms_norm", "rope", "attention", "gelu", "route", "experts"})
+      BOOST_TEST(kinds.count(k) == 1u, policy << ": no timed " << k << " node");
+    BOOST_TEST(timed.boundary_seconds() > 0.0);
+  }
+  text::ReferenceExecutor ref;  // not KernelTimed: timed whole, the same numbers
+  TimingExecutor timed_ref(ref, 2, 8, 8);
+  text::ReferenceExecutor ref2;
+  BOOST_TEST(forward(timed_ref) == forward(ref2));
+  BOOST_TEST(!timed_ref.timings().empty());
+  BOOST_TEST(timed_ref.boundary_seconds() == 0.0);
 }
