@@ -13,6 +13,7 @@
 #include "golden/safetensors.hpp"
 #include "harness/cpu_executor.hpp"
 #include "harness/cuda_executor.hpp"
+#include "harness/vision_bundle.hpp"
 #include "harness/machine.hpp"
 #include "harness/metrics.hpp"
 #include "harness/report.hpp"
@@ -61,14 +62,17 @@ std::vector<RealLayer> real_layers(const RunCommandOptions& o) {
   return keep;
 }
 
+bool runnable_kind(const std::string& kind) { return kind == "text" || kind == "vision"; }
+
 std::vector<std::string> default_goldens() {
   std::vector<std::string> out;
   const fs::path dir = fs::path(GEMMA4_SOURCE_DIR) / "golden" / "data";
   G4_CHECK(fs::is_directory(dir), IoError, "{}: no golden bundles here (pass --golden BUNDLE)", dir.string());
-  // The text bundles: the CPU executor runs the text graph (the towers' bundles are verified by
-  // `verify`; their optimized executors are not built yet).
+  // The bundles whose graph runs on the executors: the text decoder and the vision tower (written
+  // against the same Executor). The audio tower has ops of its own (conv, chunked attention) that
+  // no optimized executor implements; audio, multimodal and assistant bundles are `verify`'s.
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_directory() && fs::exists(e.path() / "golden.h5") && golden::bundle_kind(e.path().string()) == "text")
+    if (e.is_directory() && fs::exists(e.path() / "golden.h5") && runnable_kind(golden::bundle_kind(e.path().string())))
       out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
@@ -85,15 +89,21 @@ std::string gib(double bytes) {
 // Weights and activations of one golden bundle, as run_golden holds them: every tensor widened to
 // float64 (the checkpoint's own element count: its header was validated), plus packed copies,
 // plus every golden tap as float64 twice (the golden and the executor's output).
+// Vision bundles alike (their golden.h5 taps stand for the reference's).
 double bundle_bytes(const std::string& dir, double packed_bytes_per_weight) {
-  const golden::GoldenBundle b(dir);  // validates config.json and golden.h5's inputs
-  const golden::Checkpoint ck(b.weights_path());  // validates every safetensors header
+  const bool vision = golden::bundle_kind(dir) == "vision";
+  std::optional<golden::GoldenBundle> text;
+  std::optional<VisionBundle> vis;
+  if (vision) vis.emplace(dir);  // validates config.json, golden.h5's inputs, the checkpoint header
+  else text.emplace(dir);        // validates config.json and golden.h5's inputs
+  const golden::Checkpoint ck(vision ? dir + "/model.safetensors" : text->weights_path());
   double params = 0;
   for (const std::string& n : ck.names()) params += static_cast<double>(ck.info(n).numel());
+  const golden::H5Reader& h5 = vision ? vis->h5 : text->h5();
   double taps = 0;
-  for (const std::string& t : b.tap_names()) {
+  for (const std::string& t : h5.list("/taps")) {
     double n = 1;
-    for (const auto d : b.h5().shape("/taps/" + t)) n *= static_cast<double>(d);
+    for (const auto d : h5.shape("/taps/" + t)) n *= static_cast<double>(d);
     taps += n;
   }
   return params * (8 + packed_bytes_per_weight) + 2 * 8 * taps;
@@ -163,8 +173,9 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (o.golden)
     for (const std::string& b : o.goldens) {
       const std::string kind = golden::bundle_kind(b);
-      G4_CHECK(kind == "text", ConfigError,
-               "--golden {}: a bundle of kind '{}'; `run` drives the text graph (check it with `verify --golden {}`)", b, kind, b);
+      G4_CHECK(runnable_kind(kind), ConfigError,
+               "--golden {}: a bundle of kind '{}'; `run` drives the text and vision graphs (check it with `verify "
+               "--golden {}`)", b, kind, b);
       const double need = bundle_bytes(b, packed_bytes);
       if (o.memory_budget > 0) check_budget(need, o.memory_budget, "golden " + b, "weights, packed weights and taps");
     }
@@ -256,7 +267,8 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (o.golden)
     for (const std::string& b : o.goldens) {
       packs.clear();
-      auto runs = run_golden(b, o.policies, modes, ctx);
+      auto runs = golden::bundle_kind(b) == "vision" ? run_vision_golden(b, o.policies, modes, ctx)
+                                                     : run_golden(b, o.policies, modes, ctx);
       progress("golden " + fs::path(b).filename().string(), runs);
       for (auto& r : runs) report.runs.push_back(std::move(r));
     }

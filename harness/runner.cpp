@@ -15,8 +15,10 @@
 #include "harness/cached_reference.hpp"
 #include "harness/shadow.hpp"
 #include "harness/timing.hpp"
+#include "harness/vision_bundle.hpp"
 #include "reference/common/check.hpp"
 #include "reference/text/random_weights.hpp"
+#include "reference/vision/model.hpp"
 
 namespace g4::harness {
 namespace {
@@ -46,6 +48,11 @@ struct Recorder {
 // attention probabilities); padding tokens are not compared.
 std::vector<std::uint8_t> tap_validity(const std::string& name, const std::vector<index_t>& shape,
                                        const std::vector<std::int64_t>& attn, index_t B, index_t S) {
+  if (attn.empty()) {  // no token layout (the vision tower): every element is compared
+    std::size_t n = 1;
+    for (const index_t d : shape) n *= static_cast<std::size_t>(d);
+    return std::vector<std::uint8_t>(n, 1);
+  }
   const std::vector<std::int64_t> sh(shape.begin(), shape.end());
   const bool heads_first = name.ends_with(".attn_probs") || name.ends_with(".shared_k") || name.ends_with(".shared_v");
   const bool tokens_first = sh.size() >= 2 && sh[0] == B && sh[1] == S;
@@ -329,6 +336,30 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
                    true, true};
   return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
     text::TextModel(cfg, weights, ex, std::move(sink), fo).forward(in);
+  });
+}
+
+// The vision tower (and embed_vision) of a vision bundle: the same policies, modes and gates as
+// the text graph; the float64 reference is the runner's, the goldens are `verify`'s business.
+// Every element is compared (padding patches included, as verify does: the tower computes them
+// exactly, padding keys masked, padding rows zeroed before pooling).
+std::vector<RunResult> run_vision_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
+                                         Modes modes, const RunnerContext& ctx) {
+  std::optional<OverheadTimer> io(Overhead::kIo);
+  VisionBundle bundle(bundle_dir);
+  io.reset();
+  std::string name = bundle_dir;
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  name = name.substr(name.find_last_of('/') + 1);
+
+  CachedReference reference;
+  Recorder ref;
+  vision::VisionModel(bundle.config, bundle.weights, reference, ref.sink(), bundle.options).forward(bundle.inputs);
+  const index_t B = bundle.inputs.B, Np = bundle.inputs.Np;
+  const Source src{"golden." + name, "golden:" + bundle_dir, name, std::vector<std::uint8_t>(B * Np, 1), {}, B, Np,
+                   false, false, true};
+  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
+    vision::VisionModel(bundle.config, bundle.weights, ex, std::move(sink), bundle.options).forward(bundle.inputs);
   });
 }
 

@@ -50,6 +50,11 @@ struct Modes {
 std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
                                   Modes modes, const RunnerContext& ctx);
 
+// The vision tower + embed_vision of a vision bundle (golden.h5 kind "vision") through every
+// policy in the selected modes.
+std::vector<RunResult> run_vision_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
+                                         Modes modes, const RunnerContext& ctx);
+
 // One real-size decoder layer with seeded random weights (reference/text/random_weights.hpp),
 // every policy × mode × step. A step is a prefill of `tokens` tokens (past = 0), or `tokens`
 // decode steps after `past` cached tokens (a KV cache of seeded random keys and values with the

@@ -280,3 +280,38 @@ BOOST_AUTO_TEST_CASE(kernel_timing_changes_no_output_and_records_every_node) {
   BOOST_TEST(!timed_ref.timings().empty());
   BOOST_TEST(timed_ref.boundary_seconds() == 0.0);
 }
+
+// The vision tower runs on the executors too (written against the same Executor): every policy
+// passes its gates on both towers' bundles, fp32 teacher-forced errors stay below 1e-6, and a
+// tower attention that ignores the padding mask is caught in both modes.
+BOOST_AUTO_TEST_CASE(vision_tower_through_every_policy) {
+  std::vector<std::string> policies;
+  for (const auto& p : cpu::policy_presets()) policies.push_back(p.name);
+  for (const char* b : {"vision_small_tiny", "vision_large_tiny"}) {
+    const auto runs = run_vision_golden(kData + b, policies, {true, true}, cpu_context());
+    BOOST_TEST_REQUIRE(runs.size() == 2 * policies.size());
+    for (const RunResult& r : runs) {
+      BOOST_TEST(r.pass, r.id << " fails at " << first_failure(r));
+      BOOST_TEST(r.nodes.size() > 30u, r.id);
+      if (r.policy == "fp32" && r.mode == "teacher-forced")
+        for (const NodeResult& n : r.nodes) BOOST_TEST(n.m.rel_l2 <= 1e-6, r.id << " " << n.tap);
+    }
+  }
+  class MaskIgnored : public text::ReferenceExecutor {
+   public:
+    Mat attention(const std::string& name, const Mat& q, const Mat& k, const Mat& v,
+                  const std::vector<std::uint8_t>& allowed, const ops::AttentionShape& a, Mat* probs) override {
+      return ReferenceExecutor::attention(name, q, k, v, std::vector<std::uint8_t>(allowed.size(), 1), a, probs);
+    }
+  };
+  auto ctx = context([](const std::string&, bool naive) -> std::unique_ptr<text::Executor> {
+    if (naive) return std::make_unique<text::ReferenceExecutor>();
+    return std::make_unique<MaskIgnored>();
+  });
+  for (const RunResult& r : run_vision_golden(kData + "vision_small_tiny", {"fp32"}, {true, true}, ctx)) {
+    BOOST_TEST(!r.pass, r.id);
+    // teacher-forced: the attention node itself; free-running: the first tap after it (o_proj)
+    BOOST_TEST(first_failure(r).find("encoder.layers.0.self_attn.") != std::string::npos,
+               r.id << ": " << first_failure(r));
+  }
+}
