@@ -13,6 +13,7 @@
 #include "golden/safetensors.hpp"
 #include "harness/cpu_executor.hpp"
 #include "harness/cuda_executor.hpp"
+#include "harness/audio_bundle.hpp"
 #include "harness/vision_bundle.hpp"
 #include "harness/machine.hpp"
 #include "harness/metrics.hpp"
@@ -62,15 +63,15 @@ std::vector<RealLayer> real_layers(const RunCommandOptions& o) {
   return keep;
 }
 
-bool runnable_kind(const std::string& kind) { return kind == "text" || kind == "vision"; }
+bool runnable_kind(const std::string& kind) { return kind == "text" || kind == "vision" || kind == "audio"; }
 
 std::vector<std::string> default_goldens() {
   std::vector<std::string> out;
   const fs::path dir = fs::path(GEMMA4_SOURCE_DIR) / "golden" / "data";
   G4_CHECK(fs::is_directory(dir), IoError, "{}: no golden bundles here (pass --golden BUNDLE)", dir.string());
-  // The bundles whose graph runs on the executors: the text decoder and the vision tower (written
-  // against the same Executor). The audio tower has ops of its own (conv, chunked attention) that
-  // no optimized executor implements; audio, multimodal and assistant bundles are `verify`'s.
+  // The bundles whose graph runs on the executors: the text decoder, the vision tower and the audio
+  // tower (written against the same Executor; the audio tower's convolutions and chunked attention
+  // stay float64). Multimodal and assistant bundles are `verify`'s.
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory() && fs::exists(e.path() / "golden.h5") && runnable_kind(golden::bundle_kind(e.path().string())))
       out.push_back(e.path().string());
@@ -89,17 +90,20 @@ std::string gib(double bytes) {
 // Weights and activations of one golden bundle, as run_golden holds them: every tensor widened to
 // float64 (the checkpoint's own element count: its header was validated), plus packed copies,
 // plus every golden tap as float64 twice (the golden and the executor's output).
-// Vision bundles alike (their golden.h5 taps stand for the reference's).
+// Vision and audio bundles alike (their golden.h5 taps stand for the reference's).
 double bundle_bytes(const std::string& dir, double packed_bytes_per_weight) {
-  const bool vision = golden::bundle_kind(dir) == "vision";
+  const std::string kind = golden::bundle_kind(dir);
   std::optional<golden::GoldenBundle> text;
   std::optional<VisionBundle> vis;
-  if (vision) vis.emplace(dir);  // validates config.json, golden.h5's inputs, the checkpoint header
-  else text.emplace(dir);        // validates config.json and golden.h5's inputs
-  const golden::Checkpoint ck(vision ? dir + "/model.safetensors" : text->weights_path());
+  std::optional<AudioBundle> aud;
+  // Each validates its config, golden.h5's inputs and the checkpoint's headers.
+  if (kind == "vision") vis.emplace(dir);
+  else if (kind == "audio") aud.emplace(dir);
+  else text.emplace(dir);
+  const golden::Checkpoint ck(vis ? dir + "/model.safetensors" : aud ? aud->checkpoint.path() : text->weights_path());
   double params = 0;
   for (const std::string& n : ck.names()) params += static_cast<double>(ck.info(n).numel());
-  const golden::H5Reader& h5 = vision ? vis->h5 : text->h5();
+  const golden::H5Reader& h5 = vis ? vis->h5 : aud ? aud->h5 : text->h5();
   double taps = 0;
   for (const std::string& t : h5.list("/taps")) {
     double n = 1;
@@ -174,8 +178,8 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
     for (const std::string& b : o.goldens) {
       const std::string kind = golden::bundle_kind(b);
       G4_CHECK(runnable_kind(kind), ConfigError,
-               "--golden {}: a bundle of kind '{}'; `run` drives the text and vision graphs (check it with `verify "
-               "--golden {}`)", b, kind, b);
+               "--golden {}: a bundle of kind '{}'; `run` drives the text, vision and audio graphs (check it with "
+               "`verify --golden {}`)", b, kind, b);
       const double need = bundle_bytes(b, packed_bytes);
       if (o.memory_budget > 0) check_budget(need, o.memory_budget, "golden " + b, "weights, packed weights and taps");
     }
@@ -267,8 +271,10 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (o.golden)
     for (const std::string& b : o.goldens) {
       packs.clear();
-      auto runs = golden::bundle_kind(b) == "vision" ? run_vision_golden(b, o.policies, modes, ctx)
-                                                     : run_golden(b, o.policies, modes, ctx);
+      const std::string kind = golden::bundle_kind(b);
+      auto runs = kind == "vision"  ? run_vision_golden(b, o.policies, modes, ctx)
+                  : kind == "audio" ? run_audio_golden(b, o.policies, modes, ctx)
+                                    : run_golden(b, o.policies, modes, ctx);
       progress("golden " + fs::path(b).filename().string(), runs);
       for (auto& r : runs) report.runs.push_back(std::move(r));
     }

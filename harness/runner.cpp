@@ -15,9 +15,11 @@
 #include "harness/cached_reference.hpp"
 #include "harness/shadow.hpp"
 #include "harness/timing.hpp"
+#include "harness/audio_bundle.hpp"
 #include "harness/vision_bundle.hpp"
 #include "reference/common/check.hpp"
 #include "reference/text/random_weights.hpp"
+#include "reference/audio/model.hpp"
 #include "reference/vision/model.hpp"
 
 namespace g4::harness {
@@ -360,6 +362,29 @@ std::vector<RunResult> run_vision_golden(const std::string& bundle_dir, const st
                    false, false, true};
   return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
     vision::VisionModel(bundle.config, bundle.weights, ex, std::move(sink), bundle.options).forward(bundle.inputs);
+  });
+}
+
+// The audio tower (and embed_audio) of an audio bundle on its float64 features: the matmuls,
+// RMSNorms and residual adds under each policy (reference/audio/model.hpp names the ops that stay
+// float64). Every element is compared, padding frames included (they are deterministic).
+std::vector<RunResult> run_audio_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
+                                        Modes modes, const RunnerContext& ctx) {
+  std::optional<OverheadTimer> io(Overhead::kIo);
+  AudioBundle bundle(bundle_dir);
+  io.reset();
+  std::string name = bundle_dir;
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  name = name.substr(name.find_last_of('/') + 1);
+
+  CachedReference reference;
+  Recorder ref;
+  audio::AudioModel(bundle.config, bundle.weights, reference, ref.sink()).forward(bundle.features);
+  const index_t B = bundle.features.B, T = bundle.features.T;
+  const Source src{"golden." + name, "golden:" + bundle_dir, name, std::vector<std::uint8_t>(B * T, 1), {}, B, T,
+                   false, false, true};
+  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
+    audio::AudioModel(bundle.config, bundle.weights, ex, std::move(sink)).forward(bundle.features);
   });
 }
 

@@ -55,6 +55,11 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
 std::vector<RunResult> run_vision_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
                                          Modes modes, const RunnerContext& ctx);
 
+// The audio tower + embed_audio of an audio bundle (kind "audio") through every policy in the
+// selected modes; the tower's own ops (convolutions, chunked attention, SiLU, GLU) stay float64.
+std::vector<RunResult> run_audio_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
+                                        Modes modes, const RunnerContext& ctx);
+
 // One real-size decoder layer with seeded random weights (reference/text/random_weights.hpp),
 // every policy × mode × step. A step is a prefill of `tokens` tokens (past = 0), or `tokens`
 // decode steps after `past` cached tokens (a KV cache of seeded random keys and values with the

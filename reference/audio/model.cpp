@@ -19,18 +19,6 @@ namespace {
 
 constexpr double kNormEps = 1e-6;  // Gemma4RMSNorm's default: the norms built without config.rms_norm_eps
 
-Mat add(const Mat& a, const Mat& b) {
-  Mat y = a;
-  for (size_t i = 0; i < y.size(); ++i) y.data()[i] += b.data()[i];
-  return y;
-}
-
-Mat scaled(const Mat& a, double s) {
-  Mat y = a;
-  for (auto& v : y) v *= s;
-  return y;
-}
-
 Mat from(const std::vector<double>& v, index_t r, index_t c) {
   Mat m = Mat::from_shape({size_t(r), size_t(c)});
   std::copy(v.begin(), v.end(), m.begin());
@@ -81,7 +69,14 @@ Mat AudioOutput::valid_soft_tokens() const {
 }
 
 AudioModel::AudioModel(const AudioConfig& config, AudioWeightSource& weights, TapSink sink, AudioForwardOptions options)
-    : c_(config), w_(weights), sink_(std::move(sink)), opt_(std::move(options)) {
+    : c_(config), w_(weights), own_(std::make_unique<text::ReferenceExecutor>()), ex_(*own_), sink_(std::move(sink)),
+      opt_(std::move(options)) {
+  c_.validate();
+}
+
+AudioModel::AudioModel(const AudioConfig& config, AudioWeightSource& weights, text::Executor& ex, TapSink sink,
+                       AudioForwardOptions options)
+    : c_(config), w_(weights), ex_(ex), sink_(std::move(sink)), opt_(std::move(options)) {
   c_.validate();
 }
 
@@ -96,13 +91,13 @@ Mat AudioModel::clip(const Mat& x) const {
 }
 
 Mat AudioModel::rms(const std::string& n, const Mat& x, const Vec* w, double eps, std::vector<index_t> shape) {
-  return tap(n, g4::ops::rms_norm(x, w, eps, cols(x)), std::move(shape));
+  return tap(n, ex_.rms_norm(n, x, w, eps, cols(x)), std::move(shape));
 }
 
 // Gemma4ClippableLinear: clamp the input, x·Wᵀ (tap "<n>.linear"), clamp the output (tap "<n>").
 Mat AudioModel::clippable(const std::string& n, const ClippableLinear& l, const Mat& x, std::vector<index_t> shape) {
   const bool clipped = c_.use_clipped_linears;
-  Mat y = g4::ops::linear(clipped ? ops::clamp(x, l.input_min, l.input_max) : x, l.w);
+  Mat y = ex_.linear(n, clipped ? ops::clamp(x, l.input_min, l.input_max) : x, l.w);
   tap(n + ".linear", y, shape);
   if (clipped) y = ops::clamp(y, l.output_min, l.output_max);
   return tap(n, y, std::move(shape));
@@ -117,10 +112,12 @@ AudioOutput AudioModel::forward(const AudioFeatures& in) {
                       {1, c_.num_rel_positions(), D});                              // [n_rel, D]
   for (index_t i = 0; i < c_.num_hidden_layers; ++i) {
     const AudioLayerWeights w = w_.layer(i);                                         // one layer in memory at a time
+    ex_.begin_layer(i);
     x = layer(i, w, x, out.mask, B, T, pos);
   }
+  ex_.begin_layer(-1);
   const OutputWeights ow = w_.output();
-  Mat h = g4::ops::linear(x, ow.output_proj);                                        // [B·T, O]
+  Mat h = ex_.linear(opt_.tower_prefix + "output_proj", x, ow.output_proj);          // [B·T, O]
   for (index_t t = 0; t < rows(h); ++t)
     for (index_t j = 0; j < O; ++j) h(t, j) += ow.output_proj_bias(j);
   tap(opt_.tower_prefix + "output_proj", h, {B, T, O});
@@ -138,7 +135,7 @@ AudioOutput AudioModel::forward(const AudioFeatures& in) {
     const std::string e = opt_.embed_prefix;
     const Mat n = rms(e + "embedding_pre_projection_norm", h, nullptr, c_.rms_norm_eps, {B, T, O});
     const Mat W = w_.embedder();                                                     // [H, O]
-    out.soft_tokens = tap(e + "embedding_projection", g4::ops::linear(n, W), {B, T, rows(W)});
+    out.soft_tokens = tap(e + "embedding_projection", ex_.linear(e + "embedding_projection", n, W), {B, T, rows(W)});
     std::string name = e;
     if (!name.empty() && name.back() == '.') name.pop_back();
     tap(name, out.soft_tokens, {B, T, rows(W)});
@@ -183,7 +180,8 @@ Mat AudioModel::subsample(const AudioFeatures& in, index_t& T_out, std::vector<s
            c_.name, F, C, F * C, c_.proj_input_dim());
   const Mat flat = from(channels_last(x, B, C, T, F), B * T, F * C);  // [B, T4, F4·C1], index f·C1 + c
   T_out = T;
-  const Mat h = tap(n + ".input_proj_linear", g4::ops::linear(flat, w.input_proj), {B, T, c_.hidden_size});
+  const Mat h = tap(n + ".input_proj_linear", ex_.linear(n + ".input_proj_linear", flat, w.input_proj),
+                    {B, T, c_.hidden_size});
   return tap(n, h, {B, T, c_.hidden_size});
 }
 
@@ -196,7 +194,7 @@ Mat AudioModel::layer(index_t i, const AudioLayerWeights& w, const Mat& x_in, co
   Mat a = rms(n + ".norm_pre_attn", clip(x), &w.norm_pre_attn, kNormEps, {B, T, D});
   a = tap(n + ".self_attn", attention(n + ".self_attn", w, a, mask, B, T, pos), {B, T, D});
   a = rms(n + ".norm_post_attn", clip(a), &w.norm_post_attn, kNormEps, {B, T, D});
-  x = add(a, x);
+  x = ex_.add(n + ".residual_attn", a, x);
   x = light_conv(n + ".lconv1d", w, x, B, T);
   x = feed_forward(n + ".feed_forward2", w.feed_forward2, x, B, T);
   x = rms(n + ".norm_out", clip(x), &w.norm_out, kNormEps, {B, T, D});
@@ -211,7 +209,7 @@ Mat AudioModel::feed_forward(const std::string& n, const FeedForwardWeights& w, 
   h = tap(n + ".act_fn", ops::silu(h), {B, T, 4 * D});
   h = clippable(n + ".ffw_layer_2", w.ffw_layer_2, h, {B, T, D});
   h = rms(n + ".post_layer_norm", clip(h), &w.post_layer_norm, kNormEps, {B, T, D});
-  return tap(n, add(scaled(h, c_.residual_weight), x), {B, T, D});
+  return tap(n, ex_.add(n + ".residual", ex_.scale(n + ".residual_scale", h, c_.residual_weight), x), {B, T, D});
 }
 
 // Gemma4AudioAttention: q·(d^-1/2 / ln 2)·softplus(per_dim_scale), k·ln(1+e)/ln 2, relative keys from
@@ -229,7 +227,8 @@ Mat AudioModel::attention(const std::string& n, const AudioLayerWeights& w, cons
       q(t, j) = q(t, j) * q_scale * ops::softplus(w.per_dim_scale(j % d));
       k(t, j) = k(t, j) * k_scale;
     }
-  const Mat rk = tap(n + ".relative_k_proj", g4::ops::linear(pos, w.relative_k_proj), {1, rows(pos), D});
+  const Mat rk =
+      tap(n + ".relative_k_proj", ex_.linear(n + ".relative_k_proj", pos, w.relative_k_proj), {1, rows(pos), D});
   const ops::ChunkedAttentionShape s{B, T, N, d, c_.attention_chunk_size, c_.max_past_horizon(),
                                      c_.attention_context_right};
   std::vector<double> probs;
@@ -256,7 +255,7 @@ Mat AudioModel::light_conv(const std::string& n, const AudioLayerWeights& w, con
   h = rms(n + ".conv_norm", clip(h), &w.conv_norm, c_.rms_norm_eps, {B, T, D});
   h = tap(n + ".act_fn", ops::silu(h), {B, T, D});
   h = clippable(n + ".linear_end", w.linear_end, h, {B, T, D});
-  return tap(n, add(h, x), {B, T, D});
+  return tap(n, ex_.add(n + ".residual", h, x), {B, T, D});
 }
 
 }  // namespace g4::audio

@@ -10,8 +10,16 @@
 // names. Suffixes without a module: self_attn.attn_probs [B, N, U, W, C] (the attention weights the
 // module returns) and attention_mask [B, T] (the tower's output mask, 1.0 = valid). Before the tower:
 // feature_extractor.window, feature_extractor.mel_filters, input_features, input_features_mask.
+//
+// The matmuls (every linear: feed-forward, attention projections, relative keys, sub-sampling and
+// output projections, embedder), the RMSNorms and the residual adds go through a text::Executor, as
+// in the text and vision graphs, so the optimized executors run them under their precision
+// policies; the tower's own ops (sub-sampling convolutions and LayerNorm, SiLU, GLU, the causal
+// depthwise convolution, chunked local attention) stay float64 in every run (no executor
+// implements them).
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +27,7 @@
 #include "reference/audio/features.hpp"
 #include "reference/audio/weights.hpp"
 #include "reference/common/tensor.hpp"
+#include "reference/text/executor.hpp"
 
 namespace g4::audio {
 
@@ -42,7 +51,11 @@ struct AudioForwardOptions {
 
 class AudioModel {
  public:
+  // On the float64 reference executor.
   AudioModel(const AudioConfig& config, AudioWeightSource& weights, TapSink sink, AudioForwardOptions options = {});
+  // On `ex` (the harness's policies; node names are the module paths of the taps).
+  AudioModel(const AudioConfig& config, AudioWeightSource& weights, text::Executor& ex, TapSink sink,
+             AudioForwardOptions options = {});
 
   AudioOutput forward(const AudioFeatures& in);
 
@@ -64,6 +77,8 @@ class AudioModel {
 
   const AudioConfig& c_;
   AudioWeightSource& w_;
+  std::unique_ptr<text::Executor> own_;  // the reference executor of the first constructor
+  text::Executor& ex_;
   TapSink sink_;
   AudioForwardOptions opt_;
 };

@@ -269,9 +269,9 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
   expect_bad_input("verify --golden " + kSrc + "/golden/data/e2b_tiny --tolerance abc", "--tolerance");
   expect_bad_input("verify --golden " + kSrc + "/golden/data/e2b_tiny --taps '('", "--taps");
   expect_bad_input("frobnicate", "unknown command");
-  // `run` drives the text and vision graphs; an audio bundle is verify's (one line, exit 2).
-  expect_bad_input("run --no-real --golden " + kSrc + "/golden/data/audio_tiny --out /tmp/g4_never.h5",
-                   "drives the text and vision graphs");
+  // `run` drives the text, vision and audio graphs; a multimodal bundle is verify's (one line, exit 2).
+  expect_bad_input("run --no-real --golden " + kSrc + "/golden/data/mm_e2b_tiny --out /tmp/g4_never.h5",
+                   "drives the text, vision and audio graphs");
   expect_bad_input("tables nope", "params");  // `tables` alone prints every table (issue #5)
   const Run r = run("tables params");
   BOOST_TEST(r.code == 0);

@@ -315,3 +315,35 @@ BOOST_AUTO_TEST_CASE(vision_tower_through_every_policy) {
                r.id << ": " << first_failure(r));
   }
 }
+
+// The audio tower's matmuls, RMSNorms and residual adds run on the executors too: every policy
+// passes its gates, fp32 teacher-forced errors stay below 1e-6, and a deliberately broken linear
+// (the output of one projection scaled by 1 + 1e-3) is caught in both modes at that projection.
+BOOST_AUTO_TEST_CASE(audio_tower_through_every_policy) {
+  std::vector<std::string> policies;
+  for (const auto& p : cpu::policy_presets()) policies.push_back(p.name);
+  const auto runs = run_audio_golden(kData + "audio_tiny", policies, {true, true}, cpu_context());
+  BOOST_TEST_REQUIRE(runs.size() == 2 * policies.size());
+  for (const RunResult& r : runs) {
+    BOOST_TEST(r.pass, r.id << " fails at " << first_failure(r));
+    BOOST_TEST(r.nodes.size() > 40u, r.id);
+    if (r.policy == "fp32" && r.mode == "teacher-forced")
+      for (const NodeResult& n : r.nodes) BOOST_TEST(n.m.rel_l2 <= 1e-6, r.id << " " << n.tap);
+  }
+  class OffProjection : public text::ReferenceExecutor {
+   public:
+    Mat linear(const std::string& name, const Mat& x, const Mat& w) override {
+      Mat y = ReferenceExecutor::linear(name, x, w);
+      if (name.ends_with("layers.1.self_attn.v_proj")) y *= 1.001;
+      return y;
+    }
+  };
+  auto ctx = context([](const std::string&, bool naive) -> std::unique_ptr<text::Executor> {
+    if (naive) return std::make_unique<text::ReferenceExecutor>();
+    return std::make_unique<OffProjection>();
+  });
+  for (const RunResult& r : run_audio_golden(kData + "audio_tiny", {"fp32"}, {true, true}, ctx)) {
+    BOOST_TEST(!r.pass, r.id);
+    BOOST_TEST(first_failure(r).find("layers.1.self_attn.v_proj") != std::string::npos, r.id << ": " << first_failure(r));
+  }
+}
