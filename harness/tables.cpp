@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -209,7 +210,7 @@ std::string specs_table() {
     const double total = double(p.total() + t.total()) / 1e9;
     row("parameters total", fmt::format("{:.2f}B", total), fmt::format("{:.1f}B", k.total_b),
         fmt::format("{:+.2f}", total - k.total_b),
-        t.known ? (k.variant == "31b" || k.variant == "26b-a4b" ? "text decoder + vision tower; the card counts the decoder only (tables params)"
+        t.known ? (std::string_view(k.variant) == "31b" || std::string_view(k.variant) == "26b-a4b" ? "text decoder + vision tower; the card counts the decoder only (tables params)"
                                                                 : "text decoder + vision + audio towers")
                 : "text decoder only: towers not wired (tower_params)");
     if (k.second_b > 0 && c.enable_moe_block) {

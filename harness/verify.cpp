@@ -1,8 +1,7 @@
 #include "harness/verify.hpp"
 
 #include <filesystem>
-#include <regex>
-#include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -34,55 +33,102 @@ VerifyResult verify(const VerifyOptions& opt) {
   text::ReferenceExecutor ex;
   ops::set_matmul_body(opt.naive_matmul ? ops::MatmulBody::kNaive : ops::MatmulBody::kBlas);
 
-  std::regex pattern;
+  TapComparer taps(opt, bundle_tap_source(bundle));
+  text::ForwardOptions fo;
+  fo.prefix = weights.prefix();
+  text::TextModel model(cfg, weights, ex, taps.sink(), fo);
+  model.forward(bundle.inputs());
+  return taps.finish();
+}
+
+bool row_fails(const VerifyRow& row, double tolerance) {
+  return !row.problem.empty() || !(row.m.rel_l2 <= tolerance);
+}
+
+void check_tap_shape(const std::string& h5_path, const std::string& name, const std::vector<std::int64_t>& got,
+                     const std::vector<std::int64_t>& expected) {
+  G4_CHECK(got == expected, IoError, "{}: dataset '/taps/{}' has shape [{}], expected [{}] for this config", h5_path,
+           name, fmt::join(got, ","), fmt::join(expected, ","));
+}
+
+GoldenTapSource bundle_tap_source(const golden::GoldenBundle& bundle) {
+  const auto& in = bundle.inputs();
+  const std::int64_t B = in.input_ids.shape(0), S = in.input_ids.shape(1);
+  std::vector<std::int64_t> attn(in.attention_mask.begin(), in.attention_mask.end());
+  auto read = [&bundle, attn = std::move(attn), B, S](const std::string& name, const std::vector<std::int64_t>& expected) {
+    const golden::H5Reader& h5 = bundle.h5();
+    const std::string path = "/taps/" + name;
+    if (h5.has_attr(path, "layout") && h5.attr_string(path, "layout") == "rows") {  // no token axis
+      std::vector<std::int64_t> shape = h5.shape(path);
+      check_tap_shape(bundle.h5_path(), name, shape, expected);
+      std::vector<double> data = h5.read_f64(path);
+      std::vector<std::uint8_t> all(data.size(), 1);
+      return GoldenTapValues{std::move(shape), std::move(data), std::move(all)};
+    }
+    golden::GoldenTap g = bundle.tap(name);  // checks the layout attribute and that the values are finite
+    check_tap_shape(bundle.h5_path(), name, g.shape, expected);
+    auto valid = token_validity(g.shape, g.layout, attn, B, S);
+    return GoldenTapValues{std::move(g.shape), std::move(g.data), std::move(valid)};
+  };
+  return {bundle.h5_path(), bundle.tap_names(), [&bundle](const std::string& name) { return bundle.has_tap(name); },
+          std::move(read)};
+}
+
+GoldenTapSource h5_tap_source(const golden::H5Reader& h5, const std::string& h5_path) {
+  return {h5_path, h5.list("/taps"), [&h5](const std::string& name) { return h5.is_dataset("/taps/" + name); },
+          [&h5, h5_path](const std::string& name, const std::vector<std::int64_t>& expected) {
+            const std::string ds = "/taps/" + name;
+            std::vector<std::int64_t> shape = h5.shape(ds);
+            check_tap_shape(h5_path, name, shape, expected);  // before reading: a wrong shape is the first thing to say
+            return GoldenTapValues{std::move(shape), h5.read_f64(ds), {}};
+          }};
+}
+
+TapComparer::TapComparer(const VerifyOptions& opt, GoldenTapSource golden, Repeats repeats)
+    : tolerance_(opt.tolerance), golden_(std::move(golden)), repeats_(repeats) {
   try {
-    pattern = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
+    pattern_ = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
   } catch (const std::regex_error& e) {
     throw ConfigError(fmt::format("--taps '{}': not a valid regular expression ({})", opt.taps_pattern, e.what()));
   }
-  const auto& in = bundle.inputs();
-  const std::int64_t B = in.input_ids.shape(0), S = in.input_ids.shape(1);
-  const std::vector<std::int64_t> attn(in.attention_mask.begin(), in.attention_mask.end());
+}
 
+bool TapComparer::selected(const std::string& name) const { return std::regex_search(name, pattern_); }
+
+void TapComparer::compare(const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
+  if (!produced_.insert(name).second && repeats_ == Repeats::kFirst) return;
+  if (!selected(name)) return;
+  VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
+  // A golden that lacks a tap of this config, or holds it in another shape, is bad input.
+  G4_CHECK(golden_.has(name), IoError, "{}: dataset '/taps/{}' is missing (the reference produces it for this config)",
+           golden_.h5_path, name);
+  const GoldenTapValues g = golden_.read(name, row.shape);
+  check_tap_shape(golden_.h5_path, name, g.shape, row.shape);
+  row.m = g4::harness::compare(g.data.data(), value.data(), g.data.size(), g.valid.empty() ? nullptr : g.valid.data());
+  if (row.m.compared == 0) row.problem = g.valid.empty() ? "no element to compare" : "no valid element to compare";
+  rows_.push_back(std::move(row));
+}
+
+VerifyResult TapComparer::finish(const std::vector<std::string>& golden_inputs,
+                                 const std::set<std::string>& not_compared) {
   VerifyResult res;
-  std::set<std::string> produced;
-  auto sink = [&](const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
-    produced.insert(name);
-    if (!std::regex_search(name, pattern)) return;
-    VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    // A golden that lacks a tap of this config, or holds it in another shape, is bad input.
-    G4_CHECK(bundle.has_tap(name), IoError, "{}: dataset '/taps/{}' is missing (the reference produces it for "
-             "this config)", bundle.h5_path(), name);
-    const golden::GoldenTap g = bundle.tap(name);
-    G4_CHECK(g.shape == row.shape, IoError, "{}: dataset '/taps/{}' has shape [{}], expected [{}] for this config",
-             bundle.h5_path(), name, fmt::join(g.shape, ","), fmt::join(row.shape, ","));
-    const auto valid = token_validity(g.shape, g.layout, attn, B, S);
-    row.m = compare(g.data.data(), value.data(), g.data.size(), valid.data());
-    if (row.m.compared == 0) row.problem = "no valid element to compare";
-    res.rows.push_back(std::move(row));
-  };
-  text::ForwardOptions fo;
-  fo.prefix = weights.prefix();
-  text::TextModel model(cfg, weights, ex, sink, fo);
-  model.forward(in);
-
-  for (const std::string& name : bundle.tap_names())
-    if (!produced.count(name) && std::regex_search(name, pattern)) res.golden_only.push_back(name);
+  res.rows = std::move(rows_);
+  res.golden_inputs = golden_inputs;
+  for (const std::string& name : golden_.names)
+    if (!produced_.count(name) && !not_compared.count(name) && selected(name)) res.golden_only.push_back(name);
   for (const VerifyRow& r : res.rows) {
-    const bool bad = !r.problem.empty() || !(r.m.rel_l2 <= opt.tolerance);
-    if (bad) res.pass = false;
+    if (row_fails(r, tolerance_)) res.pass = false;
     if (r.problem.empty() && (res.worst_tap.empty() || r.m.rel_l2 > res.worst_rel_l2))
       res.worst_rel_l2 = r.m.rel_l2, res.worst_tap = r.tap;
   }
-  if (!res.golden_only.empty()) res.pass = false;
-  if (res.rows.empty()) res.pass = false;
+  if (!res.golden_only.empty() || res.rows.empty()) res.pass = false;
   return res;
 }
 
 void print_verify(const VerifyResult& r, const VerifyOptions& opt, bool all_rows) {
   fmt::print("{:<58} {:>16} {:>10} {:>10}  {}\n", "tap", "shape", "rel_l2", "max_abs", "at");
   for (const VerifyRow& row : r.rows) {
-    const bool bad = !row.problem.empty() || !(row.m.rel_l2 <= opt.tolerance);
+    const bool bad = row_fails(row, opt.tolerance);
     if (!all_rows && !bad) continue;
     if (!row.problem.empty()) {
       fmt::print("{:<58} {:>16} FAIL: {}\n", row.tap, fmt::format("[{}]", fmt::join(row.shape, ",")), row.problem);

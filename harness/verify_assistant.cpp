@@ -2,8 +2,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <regex>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -94,30 +92,8 @@ VerifyResult verify_assistant(const VerifyOptions& opt) {
   const std::int64_t steps = h5.attr_i64("/", "num_draft_tokens");
   G4_CHECK(steps > 0, IoError, "{}: attribute num_draft_tokens must be > 0", h5_path);
 
-  std::regex pattern;
-  try {
-    pattern = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
-  } catch (const std::regex_error& e) {
-    throw ConfigError(fmt::format("--taps '{}': not a valid regular expression ({})", opt.taps_pattern, e.what()));
-  }
-  VerifyResult res;
-  std::set<std::string> produced;
-  text::TapSink sink = [&](const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
-    produced.insert(name);
-    if (!std::regex_search(name, pattern)) return;
-    VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    const std::string path = "/taps/" + name;
-    G4_CHECK(h5.is_dataset(path), IoError, "{}: dataset '{}' is missing (the reference produces it for this config)",
-             h5_path, path);
-    const auto gs = h5.shape(path);
-    G4_CHECK(gs == row.shape, IoError, "{}: dataset '{}' has shape [{}], expected [{}]", h5_path, path,
-             fmt::join(gs, ","), fmt::join(row.shape, ","));
-    const std::vector<double> g = h5.read_f64(path);
-    const std::vector<std::uint8_t> all(g.size(), 1);  // every query is a real token: compare everything
-    row.m = compare(g.data(), value.data(), g.size(), all.data());
-    if (row.m.compared == 0) row.problem = "no valid element to compare";
-    res.rows.push_back(std::move(row));
-  };
+  // Every query is a real token: every element is compared.
+  TapComparer taps(opt, h5_tap_source(h5, h5_path));
 
   // The target's input embedding (Gemma4TextScaledWordEmbedding): E_t[ids]·sqrt(Hb).
   auto target_embed = [&](const std::vector<std::int64_t>& ids) {
@@ -133,19 +109,10 @@ VerifyResult verify_assistant(const VerifyOptions& opt) {
   std::vector<std::int64_t> last(B);
   for (index_t b = 0; b < B; ++b) last[b] = input_ids(b, S - 1);
 
-  assistant::AssistantModel model(cfg, weights, own, ex, sink);
+  assistant::AssistantModel model(cfg, weights, own, ex, taps.sink());
   model.draft(steps, last, state, position_ids(0, 0), target_embed, target);
 
-  for (const std::string& name : h5.list("/taps"))
-    if (!produced.count(name) && std::regex_search(name, pattern)) res.golden_only.push_back(name);
-  for (const VerifyRow& r : res.rows) {
-    const bool bad = !r.problem.empty() || !(r.m.rel_l2 <= opt.tolerance);
-    if (bad) res.pass = false;
-    if (r.problem.empty() && (res.worst_tap.empty() || r.m.rel_l2 > res.worst_rel_l2))
-      res.worst_rel_l2 = r.m.rel_l2, res.worst_tap = r.tap;
-  }
-  if (!res.golden_only.empty() || res.rows.empty()) res.pass = false;
-  return res;
+  return taps.finish();
 }
 
 }  // namespace g4::harness

@@ -1,12 +1,11 @@
 #include "harness/verify_audio.hpp"
 
 #include <filesystem>
-#include <regex>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "golden/h5.hpp"
+#include "harness/audio_bundle.hpp"
 #include "golden/safetensors.hpp"
 #include "reference/audio/config.hpp"
 #include "reference/audio/features.hpp"
@@ -37,12 +36,6 @@ std::vector<double> CheckpointTensorReader::read(const std::string& name, const 
 
 namespace {
 
-std::string weights_path(const std::string& dir) {
-  for (const char* f : {"model.safetensors", "model.safetensors.index.json"})
-    if (fs::exists(fs::path(dir) / f)) return (fs::path(dir) / f).string();
-  throw IoError(fmt::format("{}: no model.safetensors or model.safetensors.index.json", dir));
-}
-
 Mat as_mat(const std::vector<double>& v, index_t r, index_t c) {
   Mat m = Mat::from_shape({size_t(r), size_t(c)});
   std::copy(v.begin(), v.end(), m.begin());
@@ -52,55 +45,13 @@ Mat as_mat(const std::vector<double>& v, index_t r, index_t c) {
 }  // namespace
 
 VerifyResult verify_audio(const VerifyOptions& opt) {
-  const std::string dir = opt.bundle;
-  const std::string h5path = dir + "/golden.h5";
-  const golden::H5Reader h5(h5path);
-  const audio::AudioConfig cfg = audio::load_audio_config(dir + "/config.json");
-  const audio::FeatureConfig fc = audio::load_feature_config(dir + "/preprocessor_config.json");
-  const golden::Checkpoint ckpt(weights_path(dir));
-  const CheckpointTensorReader reader(ckpt);
-  audio::NamedAudioWeights weights(cfg, reader);
   ops::set_matmul_body(opt.naive_matmul ? ops::MatmulBody::kNaive : ops::MatmulBody::kBlas);
+  AudioBundle bundle(opt.bundle);  // configs, weights, the clips and their float64 features
+  const audio::FeatureConfig& fc = bundle.feature_config;
 
-  std::regex pattern;
-  try {
-    pattern = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
-  } catch (const std::regex_error& e) {
-    throw ConfigError(fmt::format("--taps '{}': not a valid regular expression ({})", opt.taps_pattern, e.what()));
-  }
-
-  // Inputs: /inputs/waveform [B, N_max] (clip b is the first num_samples[b] values).
-  const auto wshape = h5.shape("/inputs/waveform");
-  G4_CHECK(wshape.size() == 2, IoError, "{}: dataset '/inputs/waveform' must be [B, N]", h5path);
-  const std::vector<double> wav = h5.read_f64("/inputs/waveform");
-  const std::vector<std::int64_t> n = h5.read_i64("/inputs/num_samples");
-  G4_CHECK(std::int64_t(n.size()) == wshape[0], IoError, "{}: '/inputs/num_samples' has {} entries, expected {}",
-           h5path, n.size(), wshape[0]);
-  std::vector<std::vector<double>> clips;
-  for (std::int64_t b = 0; b < wshape[0]; ++b) {
-    G4_CHECK(n[b] >= 0 && n[b] <= wshape[1], IoError, "{}: num_samples[{}] = {} outside [0, {}]", h5path, b, n[b],
-             wshape[1]);
-    clips.emplace_back(wav.begin() + b * wshape[1], wav.begin() + b * wshape[1] + n[b]);
-  }
-
-  const std::vector<std::string> golden_taps = h5.list("/taps");
-  const std::set<std::string> in_golden(golden_taps.begin(), golden_taps.end());
-  VerifyResult res;
-  std::set<std::string> produced;
-  auto sink = [&](const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
-    produced.insert(name);
-    if (!std::regex_search(name, pattern)) return;
-    VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    G4_CHECK(in_golden.count(name), IoError,
-             "{}: dataset '/taps/{}' is missing (the reference produces it for this config)", h5path, name);
-    const auto gshape = h5.shape("/taps/" + name);
-    G4_CHECK(gshape == row.shape, IoError, "{}: dataset '/taps/{}' has shape [{}], expected [{}] for this config",
-             h5path, name, fmt::join(gshape, ","), fmt::join(row.shape, ","));
-    const std::vector<double> g = h5.read_f64("/taps/" + name);
-    row.m = compare(g.data(), value.data(), g.size(), nullptr);  // every element: padding is deterministic too
-    if (row.m.compared == 0) row.problem = "no element to compare";
-    res.rows.push_back(std::move(row));
-  };
+  // Every element is compared: the padding frames are deterministic too.
+  TapComparer taps(opt, h5_tap_source(bundle.h5, bundle.h5_path));
+  const text::TapSink sink = taps.sink();
 
   // Feature extractor constants, then the features of the batch.
   const std::vector<double> win = audio::ops::periodic_hann(fc.frame_length);
@@ -109,36 +60,27 @@ VerifyResult verify_audio(const VerifyOptions& opt) {
   sink("feature_extractor.mel_filters",
        audio::ops::mel_filter_bank(bins, fc.feature_size, fc.min_frequency, fc.max_frequency, fc.sampling_rate),
        {bins, fc.feature_size});
-  const audio::AudioFeatures feats = audio::extract_features(fc, clips);
+  const audio::AudioFeatures& feats = bundle.features;
   sink("input_features", feats.features, {feats.B, feats.T, feats.M});
   Mat fmask = Mat::from_shape({size_t(feats.B), size_t(feats.T)});
   for (size_t i = 0; i < feats.mask.size(); ++i) fmask.data()[i] = feats.mask[i];
   sink("input_features_mask", fmask, {feats.B, feats.T});
 
-  audio::AudioModel model(cfg, weights, sink);
+  audio::AudioModel model(bundle.config, bundle.weights, sink);
   const audio::AudioOutput out = model.forward(feats);
   // The placeholder count of the processor must equal the valid frames of the tower's mask.
   for (index_t b = 0; b < out.B; ++b) {
     index_t valid = 0;
     for (index_t t = 0; t < out.T; ++t) valid += out.mask[b * out.T + t];
-    const index_t expect = audio::num_soft_tokens(fc, index_t(clips[b].size()));
+    const index_t expect = audio::num_soft_tokens(fc, index_t(bundle.clips[b].size()));
     if (valid != expect) {
       VerifyRow row{fmt::format("soft_token_count[{}]", b), {1}, {}, {}};
       row.problem = fmt::format("{} valid frames, processor count {}", valid, expect);
-      res.rows.push_back(std::move(row));
+      taps.add_problem(std::move(row));
     }
   }
 
-  for (const std::string& name : golden_taps)
-    if (!produced.count(name) && std::regex_search(name, pattern)) res.golden_only.push_back(name);
-  for (const VerifyRow& r : res.rows) {
-    const bool bad = !r.problem.empty() || !(r.m.rel_l2 <= opt.tolerance);
-    if (bad) res.pass = false;
-    if (r.problem.empty() && (res.worst_tap.empty() || r.m.rel_l2 > res.worst_rel_l2))
-      res.worst_rel_l2 = r.m.rel_l2, res.worst_tap = r.tap;
-  }
-  if (!res.golden_only.empty() || res.rows.empty()) res.pass = false;
-  return res;
+  return taps.finish();
 }
 
 int audio_features_command(const AudioFeaturesOptions& o) {

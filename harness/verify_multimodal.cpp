@@ -1,6 +1,5 @@
 #include "harness/verify_multimodal.hpp"
 
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -27,15 +26,6 @@ Mat golden_matrix(const golden::GoldenBundle& b, const std::string& name) {
   const std::vector<double> v = b.h5().read_f64(path);
   const size_t c = static_cast<size_t>(shape.back());
   Mat m = Mat::from_shape({v.size() / c, c});
-  std::copy(v.begin(), v.end(), m.begin());
-  return m;
-}
-
-IdMat golden_ids_2d(const golden::GoldenBundle& b, const std::string& path) {
-  const auto shape = b.h5().shape(path);
-  G4_CHECK(shape.size() == 2, IoError, "{}: dataset '{}' must be 2-D", b.h5_path(), path);
-  const auto v = b.h5().read_i64(path);
-  IdMat m = IdMat::from_shape({static_cast<size_t>(shape[0]), static_cast<size_t>(shape[1])});
   std::copy(v.begin(), v.end(), m.begin());
   return m;
 }
@@ -213,44 +203,9 @@ VerifyResult verify_multimodal(const VerifyOptions& opt, const TowerHook& towers
   text::ReferenceExecutor ex;
   ops::set_matmul_body(opt.naive_matmul ? ops::MatmulBody::kNaive : ops::MatmulBody::kBlas);
 
-  std::regex pattern;
-  try {
-    pattern = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
-  } catch (const std::regex_error& e) {
-    throw ConfigError(fmt::format("--taps '{}': not a valid regular expression ({})", opt.taps_pattern, e.what()));
-  }
   const auto& in = bundle.inputs();
-  const std::int64_t B = in.input_ids.shape(0), S = in.input_ids.shape(1);
-  const std::vector<std::int64_t> attn(in.attention_mask.begin(), in.attention_mask.end());
-
-  VerifyResult res;
-  std::set<std::string> produced;
-  text::TapSink sink = [&](const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
-    produced.insert(name);
-    if (!std::regex_search(name, pattern)) return;
-    VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    const std::string path = "/taps/" + name;
-    G4_CHECK(bundle.h5().is_dataset(path), IoError, "{}: dataset '{}' is missing (the reference produces it for "
-             "this config)", bundle.h5_path(), path);
-    const std::string layout =
-        bundle.h5().has_attr(path, "layout") ? bundle.h5().attr_string(path, "layout") : std::string();
-    if (layout == "rows") {  // no token axis: every element is compared
-      const auto shape_g = bundle.h5().shape(path);
-      G4_CHECK(shape_g == row.shape, IoError, "{}: dataset '{}' has shape [{}], expected [{}]", bundle.h5_path(),
-               path, fmt::join(shape_g, ","), fmt::join(row.shape, ","));
-      const std::vector<double> g = bundle.h5().read_f64(path);
-      const std::vector<std::uint8_t> all(g.size(), 1);
-      row.m = compare(g.data(), value.data(), g.size(), all.data());
-    } else {
-      const golden::GoldenTap g = bundle.tap(name);
-      G4_CHECK(g.shape == row.shape, IoError, "{}: dataset '{}' has shape [{}], expected [{}] for this config",
-               bundle.h5_path(), path, fmt::join(g.shape, ","), fmt::join(row.shape, ","));
-      const auto valid = token_validity(g.shape, g.layout, attn, B, S);
-      row.m = compare(g.data.data(), value.data(), g.data.size(), valid.data());
-    }
-    if (row.m.compared == 0) row.problem = "no valid element to compare";
-    res.rows.push_back(std::move(row));
-  };
+  TapComparer taps(opt, bundle_tap_source(bundle));
+  const text::TapSink sink = taps.sink();
 
   // ---- the towers' hook: the only place the soft tokens come from ----
   std::vector<std::string> golden_inputs, not_run;
@@ -263,18 +218,7 @@ VerifyResult verify_multimodal(const VerifyOptions& opt, const TowerHook& towers
 
   std::set<std::string> not_compared(golden_inputs.begin(), golden_inputs.end());
   not_compared.insert(not_run.begin(), not_run.end());
-  for (const std::string& name : bundle.tap_names())
-    if (!produced.count(name) && !not_compared.count(name) && std::regex_search(name, pattern))
-      res.golden_only.push_back(name);
-  res.golden_inputs = golden_inputs;
-  for (const VerifyRow& r : res.rows) {
-    const bool bad = !r.problem.empty() || !(r.m.rel_l2 <= opt.tolerance);
-    if (bad) res.pass = false;
-    if (r.problem.empty() && (res.worst_tap.empty() || r.m.rel_l2 > res.worst_rel_l2))
-      res.worst_rel_l2 = r.m.rel_l2, res.worst_tap = r.tap;
-  }
-  if (!res.golden_only.empty() || res.rows.empty()) res.pass = false;
-  return res;
+  return taps.finish(golden_inputs, not_compared);
 }
 
 }  // namespace g4::harness

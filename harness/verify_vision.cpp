@@ -1,12 +1,9 @@
 #include "harness/verify_vision.hpp"
 
-#include <filesystem>
-#include <regex>
-#include <set>
-
 #include <fmt/format.h>
 
 #include "golden/h5.hpp"
+#include "harness/vision_bundle.hpp"
 #include "reference/common/check.hpp"
 #include "reference/ops/matmul.hpp"
 #include "reference/text/executor.hpp"
@@ -100,75 +97,18 @@ Mat CheckpointVisionWeights::embedding_projection() {
 }
 
 VerifyResult verify_vision(const VerifyOptions& opt) {
-  namespace fs = std::filesystem;
-  const std::string dir = opt.bundle, h5_path = dir + "/golden.h5";
-  G4_CHECK(fs::is_directory(dir), IoError, "{}: not a golden bundle directory", dir);
-  const vision::VisionConfig cfg = vision::load_vision_config(dir + "/config.json");
-  golden::H5Reader h5(h5_path);
-  CheckpointVisionWeights weights(cfg, dir + "/model.safetensors");
+  VisionBundle b(opt.bundle);  // config, weights, pixel_values and positions, tap prefixes
   text::ReferenceExecutor ex;
   ops::set_matmul_body(opt.naive_matmul ? ops::MatmulBody::kNaive : ops::MatmulBody::kBlas);
 
-  std::regex pattern;
-  try {
-    pattern = std::regex(opt.taps_pattern.empty() ? ".*" : opt.taps_pattern);
-  } catch (const std::regex_error& e) {
-    throw ConfigError(fmt::format("--taps '{}': not a valid regular expression ({})", opt.taps_pattern, e.what()));
-  }
-
-  // Inputs: pixel_values [B, Np, Pd], pixel_position_ids [B, Np, 2] (x, y; −1 = padding).
-  const auto pshape = h5.shape("/inputs/pixel_values");
-  G4_CHECK(pshape.size() == 3 && pshape[2] == cfg.patch_pixels(), IoError,
-           "{}: '/inputs/pixel_values' has shape {}, expected [B, Np, {}]", h5_path, golden::shape_str(pshape),
-           cfg.patch_pixels());
-  vision::VisionInputs in;
-  in.B = pshape[0], in.Np = pshape[1];
-  const std::vector<double> pix = h5.read_f64("/inputs/pixel_values");
-  in.pixel_values = Mat::from_shape({static_cast<size_t>(in.B * in.Np), static_cast<size_t>(cfg.patch_pixels())});
-  std::copy(pix.begin(), pix.end(), in.pixel_values.begin());
-  G4_CHECK(h5.shape("/inputs/pixel_position_ids") == (std::vector<std::int64_t>{in.B, in.Np, 2}), IoError,
-           "{}: '/inputs/pixel_position_ids' has shape {}, expected [{}, {}, 2]", h5_path,
-           golden::shape_str(h5.shape("/inputs/pixel_position_ids")), in.B, in.Np);
-  const std::vector<std::int64_t> pos = h5.read_i64("/inputs/pixel_position_ids");
-  for (index_t r = 0; r < in.B * in.Np; ++r) in.pos_x.push_back(pos[2 * r]), in.pos_y.push_back(pos[2 * r + 1]);
-
-  VerifyResult res;
-  std::set<std::string> produced;
-  auto sink = [&](const std::string& name, const Mat& value, const std::vector<index_t>& shape) {
-    if (!produced.insert(name).second) return;
-    if (!std::regex_search(name, pattern)) return;
-    VerifyRow row{name, std::vector<std::int64_t>(shape.begin(), shape.end()), {}, {}};
-    const std::string ds = "/taps/" + name;
-    G4_CHECK(h5.is_dataset(ds), IoError, "{}: dataset '{}' is missing (the reference produces it for this config)",
-             h5_path, ds);
-    const auto gshape = h5.shape(ds);
-    G4_CHECK(gshape == row.shape, IoError, "{}: dataset '{}' has shape {}, expected {} for this config", h5_path, ds,
-             golden::shape_str(gshape), golden::shape_str(row.shape));
-    const std::vector<double> g = h5.read_f64(ds);
-    // Every element is compared, padding patches included: the reference computes them exactly as
-    // transformers does (padding keys masked, padding rows zeroed before pooling).
-    row.m = compare(g.data(), value.data(), g.size(), nullptr);
-    if (row.m.compared == 0) row.problem = "no element to compare";
-    res.rows.push_back(std::move(row));
-  };
-  vision::VisionForwardOptions fo;
-  fo.tower_prefix = h5.has_attr("/", "tower_prefix") ? h5.attr_string("/", "tower_prefix") : "model.vision_tower.";
-  fo.embedder_prefix =
-      h5.has_attr("/", "embedder_prefix") ? h5.attr_string("/", "embedder_prefix") : "model.embed_vision.";
-  fo.project = weights.has_projection();
-  vision::VisionModel model(cfg, weights, ex, sink, fo);
-  model.forward(in);
-
-  for (const std::string& name : h5.list("/taps"))
-    if (!produced.count(name) && std::regex_search(name, pattern)) res.golden_only.push_back(name);
-  for (const VerifyRow& r : res.rows) {
-    const bool bad = !r.problem.empty() || !(r.m.rel_l2 <= opt.tolerance);
-    if (bad) res.pass = false;
-    if (r.problem.empty() && (res.worst_tap.empty() || r.m.rel_l2 > res.worst_rel_l2))
-      res.worst_rel_l2 = r.m.rel_l2, res.worst_tap = r.tap;
-  }
-  if (!res.golden_only.empty() || res.rows.empty()) res.pass = false;
-  return res;
+  // Every element is compared, padding patches included: the reference computes them exactly as
+  // transformers does (padding keys masked, padding rows zeroed before pooling). The tower's and the
+  // embedder's outputs are tapped under their prefixes without the dot, both "" when the prefixes are
+  // empty (a standalone checkpoint): only the first value of a name is compared.
+  TapComparer taps(opt, h5_tap_source(b.h5, b.h5_path), TapComparer::Repeats::kFirst);
+  vision::VisionModel model(b.config, b.weights, ex, taps.sink(), b.options);
+  model.forward(b.inputs);
+  return taps.finish();
 }
 
 int vision_preprocess_command(const std::string& image, long long budget) {

@@ -2,78 +2,26 @@
 #include "reference/audio/config.hpp"
 
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "reference/common/check.hpp"
+#include "reference/common/config_reader.hpp"
 
 namespace g4::audio {
 namespace {
 
-using json = nlohmann::json;
+using json = config::json;
 
-// PreTrainedConfig / FeatureExtractionMixin bookkeeping: no effect on the numbers.
-const std::set<std::string> kInertKeys = {
-    "transformers_version", "architectures", "output_hidden_states", "return_dict", "dtype", "torch_dtype",
-    "chunk_size_feed_forward", "is_encoder_decoder", "id2label", "label2id", "problem_type", "_name_or_path",
-    "output_attentions", "use_cache", "model_type", "tokenizer_class", "prefix", "pruned_heads", "torchscript",
-    "_attn_implementation_autoset", "use_return_dict", "initializer_range", "feature_extractor_type",
-    "processor_class", "padding_side", "auto_map", "bos_token_id", "eos_token_id", "pad_token_id"};
-
-struct Reader {
-  const json& j;
-  std::string source;
-  std::set<std::string> used;
-
-  const json* get(const std::string& key) {
-    used.insert(key);
-    auto it = j.find(key);
-    return (it == j.end() || it->is_null()) ? nullptr : &*it;
-  }
-  index_t integer(const std::string& key, index_t fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_number_integer(), ConfigError, "{}: field '{}' must be an integer, got {}", source, key, v->dump());
-    return v->get<index_t>();
-  }
-  double number(const std::string& key, double fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_number(), ConfigError, "{}: field '{}' must be a number, got {}", source, key, v->dump());
-    return v->get<double>();
-  }
-  bool boolean(const std::string& key, bool fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_boolean(), ConfigError, "{}: field '{}' must be true or false, got {}", source, key, v->dump());
-    return v->get<bool>();
-  }
-  std::vector<double> numbers(const std::string& key) {
-    const json* v = get(key);
-    if (!v) return {};
-    G4_CHECK(v->is_array(), ConfigError, "{}: field '{}' must be a list of numbers", source, key);
-    std::vector<double> out;
-    for (const auto& x : *v) {
-      G4_CHECK(x.is_number(), ConfigError, "{}: field '{}' must be a list of numbers, has {}", source, key, x.dump());
-      out.push_back(x.get<double>());
-    }
-    return out;
-  }
-  void check_unknown(const char* what) const {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (used.count(it.key()) || kInertKeys.count(it.key())) continue;
-      throw ConfigError(fmt::format("{}: unknown config field '{}' (not a {} field)", source, it.key(), what));
-    }
-  }
-};
+// PreTrainedConfig bookkeeping, plus FeatureExtractionMixin bookkeeping and token ids: no effect on the numbers.
+const std::set<std::string> kInertKeys = config::pretrained_inert_keys({
+    "initializer_range", "feature_extractor_type", "processor_class", "padding_side", "auto_map", "bos_token_id",
+    "eos_token_id", "pad_token_id"});
 
 AudioConfig parse_audio(const json& j, const std::string& source) {
   G4_CHECK(j.is_object(), ConfigError, "{}: audio config must be a JSON object", source);
-  Reader r{j, source, {}};
+  config::ObjectReader r(j, source, &kInertKeys);
   AudioConfig c;
   c.name = source;
   if (const json* mt = r.get("model_type"))
@@ -82,10 +30,7 @@ AudioConfig parse_audio(const json& j, const std::string& source) {
   c.hidden_size = r.integer("hidden_size", c.hidden_size);
   c.num_hidden_layers = r.integer("num_hidden_layers", c.num_hidden_layers);
   c.num_attention_heads = r.integer("num_attention_heads", c.num_attention_heads);
-  if (const json* v = r.get("hidden_act")) {
-    G4_CHECK(v->is_string(), ConfigError, "{}: field 'hidden_act' must be a string", source);
-    c.hidden_act = v->get<std::string>();
-  }
+  c.hidden_act = r.string("hidden_act", c.hidden_act);
   if (const json* v = r.get("subsampling_conv_channels")) {
     G4_CHECK(v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() && (*v)[1].is_number_integer(),
              ConfigError, "{}: field 'subsampling_conv_channels' must be a list of two integers, got {}", source,
@@ -105,27 +50,9 @@ AudioConfig parse_audio(const json& j, const std::string& source) {
   c.gradient_clipping = r.number("gradient_clipping", c.gradient_clipping);
   c.output_proj_dims = r.integer("output_proj_dims", c.output_proj_dims);
   c.initializer_range = r.number("initializer_range", c.initializer_range);
-  r.check_unknown("Gemma4AudioConfig");
+  r.check_unknown("not a Gemma4AudioConfig field");
   c.validate();
   return c;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  G4_CHECK(in.good(), IoError, "{}: cannot open config file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-json parse_json(const std::string& text, const std::string& source) {
-  try {
-    json j = json::parse(text);
-    G4_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object at the top level", source);
-    return j;
-  } catch (const json::exception& e) {
-    throw ConfigError(fmt::format("{}: not valid JSON ({})", source, e.what()));
-  }
 }
 
 }  // namespace
@@ -193,7 +120,7 @@ AudioConfig released_audio_config(const std::string& variant) {
 }
 
 AudioConfig audio_config_from_json(const std::string& json_text, const std::string& source) {
-  const json j = parse_json(json_text, source);
+  const json j = config::parse_config_json(json_text, source);
   try {
     const std::string model_type = j.value("model_type", std::string("gemma4_audio"));
     if (model_type == "gemma4") {
@@ -217,13 +144,13 @@ AudioConfig audio_config_from_json(const std::string& json_text, const std::stri
   }
 }
 
-AudioConfig load_audio_config(const std::string& path) { return audio_config_from_json(slurp(path), path); }
+AudioConfig load_audio_config(const std::string& path) { return audio_config_from_json(config::read_config_file(path), path); }
 
 FeatureConfig feature_config_from_json(const std::string& json_text, const std::string& source) {
-  json j = parse_json(json_text, source);
+  json j = config::parse_config_json(json_text, source);
   if (j.contains("feature_extractor") && j["feature_extractor"].is_object()) j = j["feature_extractor"];
   try {
-    Reader r{j, source, {}};
+    config::ObjectReader r(j, source, &kInertKeys);
     FeatureConfig c;
     if (const json* t = r.get("feature_extractor_type"))
       G4_CHECK(t->is_string() && t->get<std::string>() == "Gemma4AudioFeatureExtractor", ConfigError,
@@ -260,7 +187,7 @@ FeatureConfig feature_config_from_json(const std::string& json_text, const std::
     c.mel_floor = r.number("mel_floor", c.mel_floor);
     c.per_bin_mean = r.numbers("per_bin_mean");
     c.per_bin_stddev = r.numbers("per_bin_stddev");
-    r.check_unknown("Gemma4AudioFeatureExtractor");
+    r.check_unknown("not a Gemma4AudioFeatureExtractor field");
     c.validate();
     return c;
   } catch (const json::exception& e) {
@@ -268,7 +195,7 @@ FeatureConfig feature_config_from_json(const std::string& json_text, const std::
   }
 }
 
-FeatureConfig load_feature_config(const std::string& path) { return feature_config_from_json(slurp(path), path); }
+FeatureConfig load_feature_config(const std::string& path) { return feature_config_from_json(config::read_config_file(path), path); }
 
 std::string describe(const AudioConfig& c) {
   std::string s;

@@ -1,14 +1,12 @@
 // Gemma4VisionConfig as data: the released towers, validation, config.json, parameter counts.
 #include "reference/vision/config.hpp"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "reference/common/check.hpp"
+#include "reference/common/config_reader.hpp"
 
 namespace g4::vision {
 
@@ -70,62 +68,17 @@ std::vector<std::string> released_vision_towers() { return {"on-device", "large"
 
 namespace {
 
-using json = nlohmann::json;
+using json = config::json;
 
-// PreTrainedConfig bookkeeping: no effect on one forward pass. "default_output_length" and
-// "global_head_dim" are carried by some released vision configs and unused by the math (spec 1.3).
-const std::set<std::string> kInertKeys = {
-    "transformers_version", "architectures", "output_hidden_states", "return_dict", "dtype", "torch_dtype",
-    "chunk_size_feed_forward", "is_encoder_decoder", "id2label", "label2id", "problem_type", "_name_or_path",
-    "output_attentions", "use_cache", "model_type", "tokenizer_class", "prefix", "pruned_heads", "torchscript",
-    "_attn_implementation_autoset", "use_return_dict", "base_model_tp_plan", "base_model_pp_plan",
-    "default_output_length", "global_head_dim"};
-
-struct Reader {
-  const json& j;
-  std::string source;
-  std::set<std::string> used;
-
-  const json* get(const std::string& key) {
-    used.insert(key);
-    auto it = j.find(key);
-    return (it == j.end() || it->is_null()) ? nullptr : &*it;
-  }
-  index_t integer(const std::string& key, index_t fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_number_integer(), ConfigError, "{}: field '{}' must be an integer, got {}", source, key, v->dump());
-    return v->get<index_t>();
-  }
-  double number(const std::string& key, double fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_number(), ConfigError, "{}: field '{}' must be a number, got {}", source, key, v->dump());
-    return v->get<double>();
-  }
-  bool boolean(const std::string& key, bool fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_boolean(), ConfigError, "{}: field '{}' must be true or false, got {}", source, key, v->dump());
-    return v->get<bool>();
-  }
-  std::string string(const std::string& key, const std::string& fallback) {
-    const json* v = get(key);
-    if (!v) return fallback;
-    G4_CHECK(v->is_string(), ConfigError, "{}: field '{}' must be a string, got {}", source, key, v->dump());
-    return v->get<std::string>();
-  }
-  void check_unknown() const {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (used.count(it.key()) || kInertKeys.count(it.key())) continue;
-      throw ConfigError(fmt::format("{}: unknown config field '{}' (not a Gemma4VisionConfig field)", source, it.key()));
-    }
-  }
-};
+// PreTrainedConfig bookkeeping, plus the parallelism plans: no effect on one forward pass.
+// "default_output_length" and "global_head_dim" are carried by some released vision configs and
+// unused by the math (spec 1.3).
+const std::set<std::string> kInertKeys = config::pretrained_inert_keys({
+    "base_model_tp_plan", "base_model_pp_plan", "default_output_length", "global_head_dim"});
 
 VisionConfig parse_vision(const json& j, const std::string& source) {
   G4_CHECK(j.is_object(), ConfigError, "{}: the vision config must be a JSON object", source);
-  Reader r{j, source, {}};
+  config::ObjectReader r(j, source, &kInertKeys);
   const std::string model_type = r.string("model_type", "gemma4_vision");
   G4_CHECK(model_type == "gemma4_vision", ConfigError, "{}: model_type '{}' is not 'gemma4_vision'", source,
            model_type);
@@ -148,21 +101,12 @@ VisionConfig parse_vision(const json& j, const std::string& source) {
   c.use_clipped_linears = r.boolean("use_clipped_linears", c.use_clipped_linears);
   c.standardize = r.boolean("standardize", c.standardize);
   c.initializer_range = r.number("initializer_range", c.initializer_range);
-  if (const json* rp = r.get("rope_parameters")) {
-    G4_CHECK(rp->is_object(), ConfigError, "{}: field 'rope_parameters' must be an object", source);
-    for (auto it = rp->begin(); it != rp->end(); ++it) {
-      if (it.key() == "rope_type") {
-        G4_CHECK(it->is_string(), ConfigError, "{}: field 'rope_parameters.rope_type' must be a string", source);
-        c.rope_type = it->get<std::string>();
-      } else if (it.key() == "rope_theta") {
-        G4_CHECK(it->is_number(), ConfigError, "{}: field 'rope_parameters.rope_theta' must be a number", source);
-        c.rope_theta = it->get<double>();
-      } else {
-        throw ConfigError(fmt::format("{}: unknown config field 'rope_parameters.{}'", source, it.key()));
-      }
-    }
+  if (auto rp = r.object("rope_parameters")) {
+    c.rope_type = rp->string("rope_type", c.rope_type);
+    c.rope_theta = rp->number("rope_theta", c.rope_theta);
+    rp->check_unknown();
   }
-  r.check_unknown();
+  r.check_unknown("not a Gemma4VisionConfig field");
   c.validate();
   return c;
 }
@@ -170,13 +114,7 @@ VisionConfig parse_vision(const json& j, const std::string& source) {
 }  // namespace
 
 VisionConfig vision_config_from_json(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw ConfigError(fmt::format("{}: not valid JSON ({})", source, e.what()));
-  }
-  G4_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
+  const json j = config::parse_config_json(json_text, source);
   const auto mt = j.find("model_type");
   if (mt != j.end() && mt->is_string() && mt->get<std::string>() == "gemma4") {
     const auto vc = j.find("vision_config");
@@ -187,11 +125,7 @@ VisionConfig vision_config_from_json(const std::string& json_text, const std::st
 }
 
 VisionConfig load_vision_config(const std::string& path) {
-  std::ifstream f(path);
-  G4_CHECK(f.good(), IoError, "{}: cannot open the config file", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return vision_config_from_json(ss.str(), path);
+  return vision_config_from_json(config::read_config_file(path), path);
 }
 
 VisionParamCount param_count(const VisionConfig& c, index_t text_hidden) {
