@@ -214,6 +214,12 @@ std::vector<RunResult> run_policies(const Source& src, const std::vector<std::st
   return out;
 }
 
+// "golden/data/e2b_tiny/" -> "e2b_tiny"
+std::string bundle_name(std::string dir) {
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return dir.substr(dir.find_last_of('/') + 1);
+}
+
 }  // namespace
 
 Tolerances Tolerances::load(const std::string& path) {
@@ -325,9 +331,7 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
   const std::vector<std::uint8_t> row_valid = token_rows(in.attention_mask);
   text::ForwardOptions fo;
   fo.prefix = weights.prefix();
-  std::string name = bundle_dir;
-  while (!name.empty() && name.back() == '/') name.pop_back();
-  name = name.substr(name.find_last_of('/') + 1);
+  const std::string name = bundle_name(bundle_dir);
 
   // The float64 reference, once per bundle (teacher forcing replays its stored outputs).
   CachedReference reference;
@@ -341,51 +345,49 @@ std::vector<RunResult> run_golden(const std::string& bundle_dir, const std::vect
   });
 }
 
+namespace {
+
+// A tower bundle through every policy: `forward(executor, sink)` runs the tower once; the
+// float64 reference runs first (cached for teacher forcing). Every element of every tap is
+// compared (no token layout: padding patches and frames are computed exactly, deterministically).
+std::vector<RunResult> run_tower(const std::string& bundle_dir, index_t B, index_t rows_per_item,
+                                 const std::vector<std::string>& policies, Modes modes, const RunnerContext& ctx,
+                                 const std::function<void(text::Executor&, text::TapSink)>& forward) {
+  CachedReference reference;
+  Recorder ref;
+  forward(reference, ref.sink());
+  const std::string name = bundle_name(bundle_dir);
+  const Source src{"golden." + name, "golden:" + bundle_dir, name, std::vector<std::uint8_t>(B * rows_per_item, 1), {},
+                   B, rows_per_item, false, false, true};
+  return run_policies(src, policies, modes, ctx, reference, ref, forward);
+}
+
+}  // namespace
+
 // The vision tower (and embed_vision) of a vision bundle: the same policies, modes and gates as
 // the text graph; the float64 reference is the runner's, the goldens are `verify`'s business.
-// Every element is compared (padding patches included, as verify does: the tower computes them
-// exactly, padding keys masked, padding rows zeroed before pooling).
 std::vector<RunResult> run_vision_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
                                          Modes modes, const RunnerContext& ctx) {
   std::optional<OverheadTimer> io(Overhead::kIo);
-  VisionBundle bundle(bundle_dir);
+  VisionBundle b(bundle_dir);
   io.reset();
-  std::string name = bundle_dir;
-  while (!name.empty() && name.back() == '/') name.pop_back();
-  name = name.substr(name.find_last_of('/') + 1);
-
-  CachedReference reference;
-  Recorder ref;
-  vision::VisionModel(bundle.config, bundle.weights, reference, ref.sink(), bundle.options).forward(bundle.inputs);
-  const index_t B = bundle.inputs.B, Np = bundle.inputs.Np;
-  const Source src{"golden." + name, "golden:" + bundle_dir, name, std::vector<std::uint8_t>(B * Np, 1), {}, B, Np,
-                   false, false, true};
-  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
-    vision::VisionModel(bundle.config, bundle.weights, ex, std::move(sink), bundle.options).forward(bundle.inputs);
+  return run_tower(bundle_dir, b.inputs.B, b.inputs.Np, policies, modes, ctx, [&](text::Executor& ex, text::TapSink s) {
+    vision::VisionModel(b.config, b.weights, ex, std::move(s), b.options).forward(b.inputs);
   });
 }
 
 // The audio tower (and embed_audio) of an audio bundle on its float64 features: the matmuls,
 // RMSNorms and residual adds under each policy (reference/audio/model.hpp names the ops that stay
-// float64). Every element is compared, padding frames included (they are deterministic).
+// float64).
 std::vector<RunResult> run_audio_golden(const std::string& bundle_dir, const std::vector<std::string>& policies,
                                         Modes modes, const RunnerContext& ctx) {
   std::optional<OverheadTimer> io(Overhead::kIo);
-  AudioBundle bundle(bundle_dir);
+  AudioBundle b(bundle_dir);
   io.reset();
-  std::string name = bundle_dir;
-  while (!name.empty() && name.back() == '/') name.pop_back();
-  name = name.substr(name.find_last_of('/') + 1);
-
-  CachedReference reference;
-  Recorder ref;
-  audio::AudioModel(bundle.config, bundle.weights, reference, ref.sink()).forward(bundle.features);
-  const index_t B = bundle.features.B, T = bundle.features.T;
-  const Source src{"golden." + name, "golden:" + bundle_dir, name, std::vector<std::uint8_t>(B * T, 1), {}, B, T,
-                   false, false, true};
-  return run_policies(src, policies, modes, ctx, reference, ref, [&](text::Executor& ex, text::TapSink sink) {
-    audio::AudioModel(bundle.config, bundle.weights, ex, std::move(sink)).forward(bundle.features);
-  });
+  return run_tower(bundle_dir, b.features.B, b.features.T, policies, modes, ctx,
+                   [&](text::Executor& ex, text::TapSink s) {
+                     audio::AudioModel(b.config, b.weights, ex, std::move(s)).forward(b.features);
+                   });
 }
 
 std::vector<RunResult> run_real_layer(const RealLayer& which, const std::vector<RealStep>& steps, std::uint64_t seed,
