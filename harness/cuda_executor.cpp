@@ -16,10 +16,24 @@
 #include "harness/cpu_executor.hpp"
 #include "optimized/cpu/norm_rope.hpp"
 #include "optimized/cuda/ops.hpp"
+#include "optimized/cuda/quant_weight.hpp"
 #include "optimized/formats/bf16.hpp"
 #endif
 
 namespace g4::harness {
+
+namespace {
+// The quantised GEMMs of optimized/cuda (gemm_w8a8, gemm_dequant) cover these (weights, GEMM
+// input) pairs, all with bf16 storage and KV; int4 symmetric with groups a multiple of 32.
+bool cuda_quant_gemm(const cpu::Policy& p) {
+  using F = cpu::Fmt;
+  const bool pair = (p.weights == F::kInt8 && (p.gemm_in == F::kInt8 || p.gemm_in == F::kBF16)) ||
+                    (p.weights == F::kInt4 && p.gemm_in == F::kBF16 && !p.weight_asym && p.weight_group > 0 &&
+                     p.weight_group % 32 == 0) ||
+                    (p.weights == F::kFP8E4M3 && p.gemm_in == F::kFP8E4M3);
+  return pair && p.storage == F::kBF16 && p.kv == F::kBF16;
+}
+}  // namespace
 
 void check_cuda_policy(const std::string& name) {
   const cpu::Policy p = cpu::policy_by_name(name);  // ConfigError for an unknown name
@@ -27,10 +41,22 @@ void check_cuda_policy(const std::string& name) {
                        p.kv == cpu::Fmt::kF32;
   const bool all_bf16 = p.weights == cpu::Fmt::kBF16 && p.gemm_in == cpu::Fmt::kBF16 &&
                         p.storage == cpu::Fmt::kBF16 && p.kv == cpu::Fmt::kBF16;
-  G4_CHECK(all_f32 || all_bf16, ConfigError,
+  G4_CHECK(all_f32 || all_bf16 || cuda_quant_gemm(p), ConfigError,
            "policy '{}' (weights {}, GEMM inputs {}, storage {}, KV {}): the CUDA executor has no kernels for it "
-           "(fp16 storage and int8/fp8/int4 GEMMs are not implemented in optimized/cuda); supported: fp32, bf16",
+           "(fp16 storage is not implemented in optimized/cuda); supported: fp32, bf16, fp8-e4m3, int8, int8-w8a16, "
+           "int4-g32, int4-g128",
            name, cpu::fmt_name(p.weights), cpu::fmt_name(p.gemm_in), cpu::fmt_name(p.storage), cpu::fmt_name(p.kv));
+}
+
+std::vector<std::string> cuda_policies() {
+  std::vector<std::string> names;
+  for (const cpu::Policy& p : cpu::policy_presets())
+    try {
+      check_cuda_policy(p.name);
+      names.push_back(p.name);
+    } catch (const ConfigError&) {
+    }
+  return names;
 }
 
 #ifndef GEMMA4_HAVE_CUDA_SIM
@@ -107,15 +133,20 @@ Mat from_dev(const std::vector<T>& y, index_t r, index_t c, index_t ld = 0) {
 }
 
 index_t round8(index_t n) { return (n + 7) / 8 * 8; }
+index_t round16(index_t n) { return (n + 15) / 16 * 16; }
 
 class CudaSimExecutor : public text::Executor {
  public:
   CudaSimExecutor(cpu::Policy policy, CudaFaults faults)
-      : policy_(std::move(policy)), bf16_(policy_.storage == cpu::Fmt::kBF16), faults_(faults) {}
+      : policy_(std::move(policy)),
+        bf16_(policy_.storage == cpu::Fmt::kBF16),
+        quant_(policy_.weights != cpu::Fmt::kF32 && policy_.weights != cpu::Fmt::kBF16),
+        faults_(faults) {}
 
   void begin_layer(index_t) override {
     w32_.clear();
     w16_.clear();
+    wq_.clear();
     moe16_.clear();
   }
 
@@ -127,6 +158,10 @@ class CudaSimExecutor : public text::Executor {
       std::vector<float> c(sz(M * N));
       cuda::gemm_f32(a.data(), weight32(w.data(), N, K).data(), c.data(), cuda::GemmShape{M, N, K});
       return from_dev(c, M, N);
+    }
+    if (quant_) {  // bf16 storage: the stored activations, the GEMM rounding its output to bf16 once
+      const index_t Kp = padded_k(K);
+      return from_dev(qgemm<bf16>(to_dev<bf16>(x, Kp), M, weightq(w.data(), N, K, Kp)), M, N);
     }
     const index_t Kp = round8(K);  // the tensor-core GEMM's 16-byte cp.async chunks
     const std::vector<bf16> a = to_dev<bf16>(x, Kp);
@@ -184,6 +219,7 @@ class CudaSimExecutor : public text::Executor {
 
   Mat experts(const std::string&, const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
               const std::vector<double>& down, index_t E, index_t Fe) override {
+    if (quant_) return experts_quant(xe, r, gate_up, down, E, Fe);
     return bf16_ ? experts_bf16(xe, r, gate_up, down, E, Fe) : experts_f32(xe, r, gate_up, down, E, Fe);
   }
 
@@ -201,6 +237,45 @@ class CudaSimExecutor : public text::Executor {
     auto [it, fresh] = w16_.try_emplace(key(w, N, K));
     if (fresh) it->second = to_dev<bf16>(w, N, K, Kp);
     return it->second;
+  }
+
+  // Quantised policies: row length the kernels need (W8A8: 16 int8 per cp.async chunk; the
+  // decoding kernels: 8 values), zero columns appended (exact: see quant_weight.hpp).
+  index_t padded_k(index_t K) const { return policy_.gemm_in == cpu::Fmt::kInt8 ? round16(K) : round8(K); }
+  cuda::QuantFmt quant_fmt() const {
+    if (policy_.weights == cpu::Fmt::kInt4) return cuda::QuantFmt::int4;
+    return policy_.weights == cpu::Fmt::kFP8E4M3 ? cuda::QuantFmt::fp8_e4m3 : cuda::QuantFmt::int8;
+  }
+  // Weights quantised once per layer as the CPU executor's pack_weight does.
+  const cuda::HostQuantWeight& weightq(const double* w, index_t N, index_t K, index_t Kp) {
+    auto [it, fresh] = wq_.try_emplace(key(w, N, K));
+    if (fresh) it->second = cuda::quantize_weight(w, N, K, Kp, quant_fmt(), policy_.weight_group);
+    return it->second;
+  }
+  // C [M, N] = A · Wᵀ under the policy: a holds the stored (bf16) activations [M, Kp]; int8 / fp8
+  // GEMM inputs are quantised per token on the device (quantize_rows, from the widened bf16
+  // values, as the CPU's convert_activation_row does), bf16 inputs go to the kernel as they are.
+  template <class OutT>
+  std::vector<OutT> qgemm(const std::vector<bf16>& a, index_t M, const cuda::HostQuantWeight& w) {
+    const index_t N = w.N, Kp = w.K;
+    std::vector<OutT> c(sz(M * N));
+    const cuda::GemmShape s{M, N, Kp, 0, 0, 0};
+    if (policy_.gemm_in == cpu::Fmt::kBF16) {
+      cuda::gemm_dequant<OutT>(a.data(), nullptr, w.view(), c.data(), s);
+      return c;
+    }
+    std::vector<float> af(sz(M * Kp)), sa(sz(M));
+    cuda::from_16bit(cuda::Fmt16::bf16, reinterpret_cast<const std::uint16_t*>(a.data()), af.data(), M * Kp);
+    std::vector<std::uint8_t> q(sz(M * Kp));
+    if (policy_.gemm_in == cpu::Fmt::kInt8) {
+      cuda::quantize_rows(cuda::RowFmt::int8, af.data(), q.data(), sa.data(), M, Kp);
+      cuda::gemm_w8a8<OutT>(reinterpret_cast<const std::int8_t*>(q.data()), sa.data(), w.s8(), w.scales.data(),
+                            c.data(), s);
+    } else {
+      cuda::quantize_rows(cuda::RowFmt::fp8_e4m3, af.data(), q.data(), sa.data(), M, Kp);
+      cuda::gemm_dequant<OutT>(q.data(), sa.data(), w.view(), c.data(), s);
+    }
+    return c;
   }
 
   template <class F>
@@ -347,11 +422,50 @@ class CudaSimExecutor : public text::Executor {
     return from_dev(out, T, D);
   }
 
+  // Quantised policies (bf16 storage): per expert, as the CPU executor — the gathered tokens
+  // through the quantised GEMM of gate_up ([2Fe, D], float32 out), gelu_tanh(gate) and · up in
+  // float32, the hidden stored in bf16 (to_16bit), the quantised down GEMM (float32), axpy_rows
+  // into the float32 output in increasing expert index, the node's output stored in bf16.
+  Mat experts_quant(const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
+                    const std::vector<double>& down, index_t E, index_t Fe) {
+    const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+    const index_t Dp = padded_k(D), Fp = padded_k(Fe);
+    const std::vector<bf16> x = to_dev<bf16>(xe, Dp);
+    std::vector<float> out(sz(T * D), 0.f);
+    for (index_t e = 0; e < E; ++e) {
+      std::vector<int> tok;
+      std::vector<float> wt;
+      for (index_t t = 0; t < T; ++t)
+        for (index_t j = 0; j < K; ++j)
+          if (r.index(sz(t), sz(j)) == e) tok.push_back(static_cast<int>(t)), wt.push_back(static_cast<float>(r.weights(sz(t), sz(j))));
+      if (tok.empty()) continue;
+      const auto n = static_cast<index_t>(tok.size());
+      std::vector<bf16> xs(sz(n * Dp));
+      for (index_t i = 0; i < n; ++i) std::copy_n(&x[sz(tok[sz(i)] * Dp)], Dp, &xs[sz(i * Dp)]);
+      const std::vector<float> gu = qgemm<float>(xs, n, weightq(&gate_up[sz(e * 2 * Fe * D)], 2 * Fe, D, Dp));
+      std::vector<float> g(sz(n * Fe)), u(g.size()), hf(sz(n * Fp), 0.f);
+      for (index_t i = 0; i < n; ++i) {  // gate = gu[:, :Fe], up = gu[:, Fe:]
+        std::copy_n(&gu[sz(i * 2 * Fe)], Fe, &g[sz(i * Fe)]);
+        std::copy_n(&gu[sz(i * 2 * Fe + Fe)], Fe, &u[sz(i * Fe)]);
+      }
+      cuda::gelu_tanh(g.data(), g.data(), n * Fe);
+      cuda::mul(g.data(), u.data(), g.data(), n * Fe);
+      for (index_t i = 0; i < n; ++i) std::copy_n(&g[sz(i * Fe)], Fe, &hf[sz(i * Fp)]);
+      std::vector<bf16> h(hf.size());
+      cuda::to_16bit(cuda::Fmt16::bf16, hf.data(), reinterpret_cast<std::uint16_t*>(h.data()), n * Fp);
+      const std::vector<float> y = qgemm<float>(h, n, weightq(&down[sz(e * D * Fe)], D, Fe, Fp));
+      cuda::axpy_rows(y.data(), tok.data(), wt.data(), out.data(), n, D);
+    }
+    return from_dev(to_dev<bf16>(from_dev(out, T, D)), T, D);
+  }
+
   cpu::Policy policy_;
   bool bf16_;
+  bool quant_;  // int8 / fp8 / int4 weights: the quantised GEMMs
   CudaFaults faults_;
   std::map<Key, std::vector<float>> w32_;
   std::map<Key, std::vector<bf16>> w16_;
+  std::map<Key, cuda::HostQuantWeight> wq_;
   std::map<Key, std::pair<std::vector<bf16>, std::vector<bf16>>> moe16_;
 };
 

@@ -5,10 +5,14 @@
 // the graph's float64 matrices and the kernels' buffers: every input is converted to the
 // policy's storage format, every kernel writes the storage format (rounded once, in the kernel).
 //
-// Policies: fp32 (float32 storage, K and V; the SIMT fp32 GEMM) and bf16 (bf16 storage, K and
-// V, weights and GEMM inputs; the tensor-core GEMM with fp32 accumulation). The kernels have no
-// fp16 storage and no int8 / fp8 / int4 GEMM, so fp16, fp8-e4m3, int8, int8-w8a16, int4-g32 and
-// int4-g128 are a ConfigError naming the policy (check_cuda_policy).
+// Policies: fp32 (float32 storage, K and V; the SIMT fp32 GEMM), bf16 (bf16 storage, K and
+// V, weights and GEMM inputs; the tensor-core GEMM with fp32 accumulation), and the quantised
+// ones with bf16 storage and KV — int8 (W8A8: mma.sync s8, per-token activation scales),
+// int8-w8a16, int4-g32, int4-g128, fp8-e4m3 (weights decoded to bf16 in the GEMM's load path) —
+// with the CPU executor's semantics: weights quantised as pack_weight does (quant_weight.hpp),
+// activations quantised per token on the device from the stored bf16 values; their experts run
+// per expert like fp32's, through the quantised GEMMs. The kernels have no fp16 storage, so fp16
+// is a ConfigError naming the policy (check_cuda_policy).
 //
 // Node -> kernel: linear -> gemm_f32 / gemm_bf16 (tensor cores; K zero-padded to a multiple of
 // 8, which adds exact zeros); rms_norm -> add_rms_norm (no residual); rope -> rope (float32
@@ -23,6 +27,7 @@
 // GPU's, so `run --executor cuda-sim` does not time nodes (harness/run_command.cpp).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "reference/text/executor.hpp"
 
@@ -42,6 +47,8 @@ struct CudaFaults {
 bool cuda_sim_built();
 // ConfigError naming the policy when the CUDA kernels do not implement it (or it is unknown).
 void check_cuda_policy(const std::string& policy);
+// The presets the CUDA kernels implement, in preset order (every preset but fp16).
+std::vector<std::string> cuda_policies();
 // The executor under test for `run --executor cuda-sim`. ConfigError when the simulator is not
 // built in, or for a policy check_cuda_policy rejects.
 std::unique_ptr<text::Executor> make_cuda_sim_executor(const std::string& policy, const CudaFaults& faults = {});

@@ -222,7 +222,7 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (cuda_sim) {
     G4_CHECK(!o.real, ConfigError,
              "--executor cuda-sim: real-size layers would take hours in the simulator; pass --no-real");
-    if (o_in.policies.empty()) o.policies = {"fp32", "bf16"};  // the policies the CUDA kernels implement
+    if (o_in.policies.empty()) o.policies = cuda_policies();  // the presets the CUDA kernels implement
     for (const std::string& p : o.policies) check_cuda_policy(p);
     G4_CHECK(cuda_sim_built(), ConfigError,
              "--executor cuda-sim: this build has no CUDA simulator (no CUDA Toolkit headers when it was configured)");

@@ -41,6 +41,32 @@ GemmShape check_gemm(GemmShape s, const void* A, const void* W, const void* W2) 
   return s;
 }
 
+GemmShape check_gemm_quant(GemmShape s, bool s8, const QuantWeight& w, const void* A, const float* a_scale) {
+  const char* what = s8 ? "cuda gemm_w8a8" : "cuda gemm_dequant";
+  const std::int64_t mult = s8 ? 16 : 8;  // 16-byte chunks: 16 int8, or 8 values of any decoded format
+  if (s.lda == 0) s.lda = s.K;
+  if (s.ldw == 0) s.ldw = s.K;
+  if (s.ldc == 0) s.ldc = s.N;
+  G4_CHECK(s.M >= 0 && s.N >= 0 && s.K >= 0, ShapeError, "{}: M {} N {} K {}", what, s.M, s.N, s.K);
+  G4_CHECK(s.K % mult == 0 && s.lda % mult == 0 && s.ldw % mult == 0, ShapeError,
+           "{}: K {}, lda {}, ldw {} must be multiples of {}", what, s.K, s.lda, s.ldw, mult);
+  G4_CHECK(s.lda >= s.K && s.ldw >= s.K && s.ldc >= s.N, ShapeError, "{}: leading dimensions {} {} {} < K/N", what,
+           s.lda, s.ldw, s.ldc);
+  for (const void* p : {A, static_cast<const void*>(w.data)})
+    G4_CHECK(reinterpret_cast<std::uintptr_t>(p) % 16 == 0, ShapeError, "{}: operand pointer {} is not 16-byte aligned",
+             what, p);
+  G4_CHECK(w.scales != nullptr, ShapeError, "{}: no weight scales", what);
+  G4_CHECK((s8 || w.fmt == QuantFmt::fp8_e4m3) == (a_scale != nullptr), ShapeError,
+           "{}: per-token activation scales are given exactly for int8 x int8 and fp8 x fp8", what);
+  G4_CHECK(w.fmt != QuantFmt::int4 || (w.group > 0 && w.group % 32 == 0), ShapeError,
+           "{}: int4 group {} must be a positive multiple of 32 (one k tile per group)", what, w.group);
+  G4_CHECK(s.M <= std::numeric_limits<int>::max() && s.N <= std::numeric_limits<int>::max() &&
+               s.lda <= std::numeric_limits<int>::max() && s.ldw <= std::numeric_limits<int>::max() &&
+               s.ldc <= std::numeric_limits<int>::max() && (s.M + 63) / 64 <= 65535,
+           ShapeError, "{}: dimensions exceed int / the grid", what);
+  return s;
+}
+
 GemmShape check_gemm_f32(GemmShape s) {
   if (s.lda == 0) s.lda = s.K;
   if (s.ldw == 0) s.ldw = s.K;

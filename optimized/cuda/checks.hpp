@@ -10,6 +10,8 @@ void check_rope(const RopeShape& s);
 // Launch grid for `total` elements at `threads` per block, capped for a grid-stride loop.
 // Fills lda/ldw/ldc defaults and checks the tensor-core / cp.async requirements.
 GemmShape check_gemm(GemmShape s, const void* A, const void* W, const void* W2);
+// Fills lda/ldw/ldc defaults and checks the quantised GEMMs' requirements (gemm_w8a8: s8 = true).
+GemmShape check_gemm_quant(GemmShape s, bool s8, const QuantWeight& w, const void* A, const float* a_scale);
 // Fills lda/ldw/ldc defaults for the SIMT fp32 GEMM (no alignment requirement).
 GemmShape check_gemm_f32(GemmShape s);
 void check_attention(const AttentionShape& s);

@@ -127,6 +127,41 @@ void gemm_bf16_gelu_gated(GemmBackend backend, const __nv_bfloat16* A, const __n
 void gemm_f32(const float* A, const float* W, float* C, const GemmShape& s, Stream stream = nullptr);
 
 
+// Quantised GEMMs of the precision policies (kernels/gemm_quant.cuh has the exact semantics:
+// those of optimized/cpu/gemm.cpp). All "TN", C [M, N] float32 or bf16 (rounded once, RN).
+//   gemm_w8a8:   int8 (W8A8). A int8 codes [M, K] + per-token scales [M] (quantize_rows
+//                RowFmt::int8), W int8 codes [N, K] + per-channel scales [N]; mma.sync m16n8k32
+//                s8 with exact int32 accumulation, C = float(acc)·sa[m]·sw[n].
+//                K % 16 == 0, lda / ldw multiples of 16.
+//   gemm_dequant: weight-only int8 (int8-w8a16) and int4 (int4-g32 / -g128, symmetric groups,
+//                formats/int4.hpp layout) with bf16 A; fp8-e4m3 with e4m3 A codes + per-token
+//                scales (quantize_rows RowFmt::fp8_e4m3). Weight tiles (and e4m3 A tiles) are
+//                decoded to bf16 in the load path (exact) for the bf16 m16n8k16 mma; scales in the
+//                fp32 epilogue (int4: per group). K % 8 == 0, lda / ldw multiples of 8 (elements),
+//                16-byte aligned operands; int4: group a positive multiple of 32.
+// lda / ldw count elements (int4: two per byte). No cuBLAS backend: the tests' baseline is the
+// CPU executor's gemm_naive on the same quantised values.
+enum class QuantFmt { int8, fp8_e4m3, int4 };
+struct QuantWeight {
+  QuantFmt fmt = QuantFmt::int8;
+  const std::uint8_t* data = nullptr;  // int8 / e4m3 codes [N, ldw], int4 packed [N, ldw / 2]
+  const float* scales = nullptr;       // [N] (int8, fp8) or [N, ceil(K / group)] (int4)
+  std::int64_t group = 0;              // int4 only
+};
+template <class OutT>
+void gemm_w8a8(const std::int8_t* A, const float* a_scale, const std::int8_t* W, const float* w_scale, OutT* C,
+               const GemmShape& s, Stream stream = nullptr);
+// A: bf16 (int8 / int4 weights, a_scale nullptr) or e4m3 codes (fp8 weights, a_scale [M]).
+template <class OutT>
+void gemm_dequant(const void* A, const float* a_scale, const QuantWeight& W, OutT* C, const GemmShape& s,
+                  Stream stream = nullptr);
+namespace testing {
+// gemm_w8a8 with a deliberately wrong s8 A fragment (a[1] <-> a[2]): for the test that the gate
+// catches a wrong fragment layout. Float32 output.
+void gemm_w8a8_swapped_fragments(const std::int8_t* A, const float* a_scale, const std::int8_t* W,
+                                 const float* w_scale, float* C, const GemmShape& s, Stream stream = nullptr);
+}  // namespace testing
+
 // MoE experts (reference/ops/moe.hpp), tokens gathered per expert:
 //   for each token t and slot j (e = index[t, j]):  h = gelu_tanh(x[t]·gateᵀ[e]) ⊙ (x[t]·upᵀ[e])
 //   (bf16, the fused gated tensor-core GEMM), y = h·downᵀ[e] (fp32), out[t] = Σ_j w[t, j]·y

@@ -1,7 +1,8 @@
 // The CUDA executor (harness/cuda_executor.hpp) in the simulator, through the same runner and
 // gates as the CPU executor: `run --executor cuda-sim` passes every gate on the dense (e2b_tiny)
-// and MoE (26b_tiny) bundles under fp32 and bf16 in both modes, reports no timing, refuses what
-// it cannot run with exit 2, and a deliberately broken kernel launch (softcap dropped, sliding
+// and MoE (26b_tiny) bundles under fp32 and bf16, and under the quantised policies (int8 W8A8,
+// int8-w8a16, int4-g32, int4-g128, fp8-e4m3: the quantised GEMM kernels), in both modes, reports
+// no timing, refuses what it cannot run (fp16) with exit 2, and a deliberately broken kernel launch (softcap dropped, sliding
 // window one key wider) fails the gate at that node.
 #define BOOST_TEST_MODULE test_cuda_executor
 #include <boost/test/unit_test.hpp>
@@ -58,10 +59,10 @@ struct TempDir {
   ~TempDir() { fs::remove_all(dir); }
 };
 
-// Every gate passed, both policies and both modes present, and no node timed.
-void check_report(const std::string& path, const std::string& bundle) {
+// Every gate passed, every policy in both modes present, and no node timed.
+void check_report(const std::string& path, const std::string& bundle, std::size_t policies = 2) {
   const Report r = read_report(path);
-  BOOST_TEST_REQUIRE(r.runs.size() == 4u);  // fp32, bf16 × teacher-forced, free-running
+  BOOST_TEST_REQUIRE(r.runs.size() == 2 * policies);  // policies × teacher-forced, free-running
   for (const RunResult& run : r.runs) {
     BOOST_TEST_CONTEXT(run.id) {
       BOOST_TEST(run.pass);
@@ -93,6 +94,20 @@ BOOST_AUTO_TEST_CASE(cuda_sim_passes_every_gate_on_the_dense_and_moe_bundles) {
   }
 }
 
+// The quantised policies: weights quantised as the CPU's pack_weight, activations per token on
+// the device, the W8A8 s8 mma and the decode-to-bf16 GEMMs (dense linears and the MoE experts).
+BOOST_AUTO_TEST_CASE(cuda_sim_passes_every_gate_under_the_quantised_policies) {
+  TempDir t;
+  for (const std::string bundle : {"e2b_tiny", "26b_tiny"}) {
+    const std::string out = (t.dir / (bundle + ".h5")).string();
+    const Cli c = cli("run --executor cuda-sim --no-real --golden " + kSrc + "/golden/data/" + bundle +
+                          " --policies int8,int8-w8a16,int4-g32,int4-g128,fp8-e4m3 --quiet --out " + out,
+                      t.dir);
+    BOOST_TEST_REQUIRE(c.code == 0, bundle << ": exit " << c.code << "\n" << c.out << c.err);
+    check_report(out, bundle, 5);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(what_the_cuda_executors_cannot_run_is_bad_input) {
   TempDir t;
   const std::string golden = " --golden " + kSrc + "/golden/data/e2b_tiny --quiet --out " + (t.dir / "x.h5").string();
@@ -101,7 +116,6 @@ BOOST_AUTO_TEST_CASE(what_the_cuda_executors_cannot_run_is_bad_input) {
   };
   for (const Case& k : {Case{"run --executor cuda --no-real" + golden, "no GPU executor"},
                         Case{"run --executor cuda-sim --no-real --policies fp16" + golden, "policy 'fp16'"},
-                        Case{"run --executor cuda-sim --no-real --policies int8" + golden, "policy 'int8'"},
                         Case{"run --executor cuda-sim" + golden, "--no-real"},
                         Case{"run --executor tpu --no-real" + golden, "unknown executor 'tpu'"}}) {
     const Cli c = cli(k.args, t.dir);
@@ -109,7 +123,11 @@ BOOST_AUTO_TEST_CASE(what_the_cuda_executors_cannot_run_is_bad_input) {
     BOOST_TEST(c.err.find(k.says) != std::string::npos, k.args << ": " << c.err);
     BOOST_TEST(!fs::exists(t.dir / "x.h5"));
   }
-  BOOST_CHECK_THROW(make_cuda_sim_executor("int4-g128"), ConfigError);
+  BOOST_CHECK_THROW(make_cuda_sim_executor("fp16"), ConfigError);
+  BOOST_CHECK_NO_THROW(make_cuda_sim_executor("int4-g128"));
+  // The default policies of `run --executor cuda-sim`: every preset but fp16.
+  const std::vector<std::string> want{"fp32", "bf16", "fp8-e4m3", "int8", "int8-w8a16", "int4-g32", "int4-g128"};
+  BOOST_TEST(cuda_policies() == want, boost::test_tools::per_element());
   BOOST_CHECK_THROW(make_cuda_sim_executor("no-such-policy"), ConfigError);
 }
 

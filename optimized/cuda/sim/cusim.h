@@ -65,8 +65,12 @@
 #define __noinline__
 
 // Static shared array, poisoned (0xFF) per block: G4_SHARED(float, s, [32]);
-#define G4_SHARED(T, name, dims) \
-  static thread_local T name dims; \
+// (ThreadSanitizer build: the thread_local's first-use guard is the simulator's, not a race between
+// simulated threads, so the declaration runs with race detection off.)
+#define G4_SHARED(T, name, dims)               \
+  ::g4sim::detail::ignore_accesses_begin();    \
+  static thread_local T name dims;             \
+  ::g4sim::detail::ignore_accesses_end();      \
   ::g4sim::detail::poison_static_shared(name, sizeof(name))
 // Dynamic shared memory (the launch's third argument): G4_DYNAMIC_SMEM(float, smem);
 #define G4_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::g4sim::detail::tl_thread->block->dyn_smem)
@@ -220,32 +224,45 @@ inline int __reduce_min_sync(unsigned mask, int v, std::source_location loc = st
 }
 
 // ---- atomics (see the header comment: plain read-modify-write is atomic here) ----
+// ThreadSanitizer build: an atomic is not a data race, so its read-modify-write is hidden from
+// race detection (it orders nothing, like CUDA's relaxed atomics).
+namespace g4sim::detail {
+struct AtomicScope {
+  AtomicScope() { ignore_accesses_begin(); }
+  ~AtomicScope() { ignore_accesses_end(); }
+};
+}  // namespace g4sim::detail
 template <class T>
 T atomicAdd(T* p, T v) {
+  ::g4sim::detail::AtomicScope atomic;
   const T old = *p;
   *p = old + v;
   return old;
 }
 template <class T>
 T atomicMax(T* p, T v) {
+  ::g4sim::detail::AtomicScope atomic;
   const T old = *p;
   *p = old < v ? v : old;
   return old;
 }
 template <class T>
 T atomicMin(T* p, T v) {
+  ::g4sim::detail::AtomicScope atomic;
   const T old = *p;
   *p = v < old ? v : old;
   return old;
 }
 template <class T>
 T atomicExch(T* p, T v) {
+  ::g4sim::detail::AtomicScope atomic;
   const T old = *p;
   *p = v;
   return old;
 }
 template <class T>
 T atomicCAS(T* p, T compare, T v) {
+  ::g4sim::detail::AtomicScope atomic;
   const T old = *p;
   if (old == compare) *p = v;
   return old;

@@ -2,6 +2,8 @@
 // protocol of <sanitizer/common_interface_defs.h>: before every switch the leaving side calls
 // __sanitizer_start_switch_fiber with the bounds of the stack it goes to, and the arriving side
 // calls __sanitizer_finish_switch_fiber (a fiber that ends passes a null fake-stack slot).
+// The ThreadSanitizer annotations (fiber.hpp): __tsan_switch_to_fiber right before every
+// switch, without synchronisation.
 #include "optimized/cuda/sim/fiber.hpp"
 
 #include <sys/mman.h>
@@ -18,9 +20,34 @@
 #define G4SIM_ASAN 0
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define G4SIM_TSAN 1
+#include <sanitizer/tsan_interface.h>
+#else
+#define G4SIM_TSAN 0
+#endif
+
 namespace g4sim::detail {
 
 namespace {
+#if G4SIM_TSAN
+#if G4SIM_FIBER_UCONTEXT
+#error "the ThreadSanitizer build uses the fcontext fibers (G4SIM_FIBER_UCONTEXT unset)"
+#endif
+void* tsan_create() { return __tsan_create_fiber(0); }
+void tsan_release(void* p) { __tsan_release(p); }
+void tsan_acquire(void* p) { __tsan_acquire(p); }
+void tsan_destroy(void* f) { __tsan_destroy_fiber(f); }
+void* tsan_current() { return __tsan_get_current_fiber(); }
+void tsan_switch(void* to) { __tsan_switch_to_fiber(to, __tsan_switch_to_fiber_no_sync); }
+#else
+void* tsan_create() { return nullptr; }
+void tsan_destroy(void*) {}
+void* tsan_current() { return nullptr; }
+void tsan_switch(void*) {}
+[[maybe_unused]] void tsan_release(void*) {}
+[[maybe_unused]] void tsan_acquire(void*) {}
+#endif
 #if G4SIM_ASAN
 void asan_start(void** fake_save, const void* lo, std::size_t n) { __sanitizer_start_switch_fiber(fake_save, lo, n); }
 void asan_finish(void* fake, const void** lo, std::size_t* n) { __sanitizer_finish_switch_fiber(fake, lo, n); }
@@ -39,9 +66,13 @@ Fiber::Fiber(std::size_t stack_bytes) {
   map_ = static_cast<unsigned char*>(m);
   mprotect(map_, page, PROT_NONE);  // guard page: stacks grow down into it
   stack_lo_ = map_ + page;
+  tsan_fiber_ = tsan_create();
 }
 
-Fiber::~Fiber() { munmap(map_, map_bytes_); }
+Fiber::~Fiber() {
+  if (tsan_fiber_) tsan_destroy(tsan_fiber_);
+  munmap(map_, map_bytes_);
+}
 
 void Fiber::trampoline_body(Fiber* self) {
   asan_finish(nullptr, &self->sched_stack_lo_, &self->sched_stack_bytes_);
@@ -74,12 +105,15 @@ void Fiber::reset(Entry entry, void* arg) {
 void Fiber::resume() {
   void* fake = nullptr;
   asan_start(&fake, stack_lo_, stack_bytes_);
+  tsan_sched_ = tsan_current();
+  tsan_switch(tsan_fiber_);
   swapcontext(&sched_, &ctx_);
   asan_finish(fake, nullptr, nullptr);
 }
 
 void Fiber::yield() {
   asan_start(&fake_stack_, sched_stack_lo_, sched_stack_bytes_);
+  tsan_switch(tsan_sched_);
   swapcontext(&ctx_, &sched_);
   asan_finish(fake_stack_, &sched_stack_lo_, &sched_stack_bytes_);
 }
@@ -92,7 +126,13 @@ void Fiber::fc_entry(bc::transfer_t t) {
   Fiber* self = static_cast<Fiber*>(t.data);
   self->sched_ = t.fctx;
   trampoline_body(self);
-  bc::jump_fcontext(self->sched_, nullptr);  // never resumed again until reset()
+  // TSan: the fiber's last touch of this object happens before the scheduler's next (resume()
+  // acquires), which may be its destruction.
+  const bc::fcontext_t back = self->sched_;
+  void* const tsan_back = self->tsan_sched_;
+  tsan_release(self);
+  tsan_switch(tsan_back);
+  bc::jump_fcontext(back, nullptr);  // never resumed again until reset()
 }
 
 void Fiber::reset(Entry entry, void* arg) {
@@ -105,13 +145,17 @@ void Fiber::reset(Entry entry, void* arg) {
 void Fiber::resume() {
   void* fake = nullptr;
   asan_start(&fake, stack_lo_, stack_bytes_);
+  tsan_sched_ = tsan_current();
+  tsan_switch(tsan_fiber_);
   bc::transfer_t t = bc::jump_fcontext(ctx_, this);
+  tsan_acquire(this);  // a finished fiber's release (fc_entry); nothing otherwise
   ctx_ = t.fctx;
   asan_finish(fake, nullptr, nullptr);
 }
 
 void Fiber::yield() {
   asan_start(&fake_stack_, sched_stack_lo_, sched_stack_bytes_);
+  tsan_switch(tsan_sched_);
   bc::transfer_t t = bc::jump_fcontext(sched_, nullptr);
   sched_ = t.fctx;
   asan_finish(fake_stack_, &sched_stack_lo_, &sched_stack_bytes_);

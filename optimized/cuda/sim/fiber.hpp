@@ -10,6 +10,12 @@
 // Measured on this project's 2-core VM with bench_cuda_sim (optimized/cuda/README.md): see the
 // numbers there; fcontext won by the factor above and is the default.
 //
+// ThreadSanitizer build (-fsanitize=thread): every fiber is a TSan fiber (__tsan_create_fiber /
+// __tsan_destroy_fiber), and every switch is announced with __tsan_switch_to_fiber(..,
+// __tsan_switch_to_fiber_no_sync): a switch implies no happens-before, so two simulated threads
+// are ordered only by what the runtime annotates (runtime.cpp: block start/end, __syncthreads,
+// __syncwarp) and a missing barrier is a reported data race.
+//
 // A fiber runs `entry(arg)` on its own stack; resume() switches into it until it calls yield()
 // or returns. Stacks are allocated once (mmap, with a PROT_NONE guard page below, so a stack
 // overflow is a SIGSEGV, not a silent corruption) and reused: reset() restarts a fiber on the
@@ -56,6 +62,9 @@ class Fiber {
   void* fake_stack_ = nullptr;
   const void* sched_stack_lo_ = nullptr;
   std::size_t sched_stack_bytes_ = 0;
+  // TSan fiber contexts (unused without TSan): this fiber's, and the scheduler's that resumed it.
+  void* tsan_fiber_ = nullptr;
+  void* tsan_sched_ = nullptr;
 #if G4SIM_FIBER_UCONTEXT
   static void uc_entry(unsigned lo, unsigned hi);
   ucontext_t ctx_{};

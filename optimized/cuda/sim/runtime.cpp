@@ -15,6 +15,61 @@
 
 #include "optimized/cuda/sim/fiber.hpp"
 
+// ThreadSanitizer build (-fsanitize=thread; fiber switches carry no synchronisation, fiber.hpp).
+// The simulated threads of a block are ordered only by these happens-before edges:
+//   block start   the scheduler releases start_sync after preparing the block; each thread
+//                 acquires it first (the host's inputs, the block index);
+//   __syncthreads a thread releases barrier_sync[n % 2] on arriving at its n-th barrier and
+//                 acquires it when released: everything before the barrier in any thread happens
+//                 before everything after it in every thread. Two objects alternate so that a
+//                 thread already past barrier n (and arriving at n + 1) never feeds the acquire of
+//                 a thread still leaving barrier n;
+//   __syncwarp    the same per warp (shuffles, votes, mma and ldmatrix order no memory, as on the
+//                 GPU);
+//   block end     each thread releases end_sync on return (and whenever it parks at a barrier
+//                 or collective, so a launch that fails with threads parked also hands their
+//                 work to the host); the scheduler acquires it when the block ends or fails (the
+//                 host reads the outputs, frees the launch's state; the next block starts after).
+//                 No simulated thread ever acquires end_sync, so this orders nothing between them.
+// The runtime's own bookkeeping (thread states, collective payloads read by the scheduler, the
+// shared-memory poison) is excluded from race detection (AnnotateIgnore{Reads,Writes}*): it is
+// the simulator's, not the kernel's. What remains is the kernel's own memory traffic, so two
+// threads of a block touching the same shared (or global) word, one writing, with no barrier
+// between them, is reported as a data race at the kernel's source lines.
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char* file, int line);
+void AnnotateIgnoreReadsEnd(const char* file, int line);
+void AnnotateIgnoreWritesBegin(const char* file, int line);
+void AnnotateIgnoreWritesEnd(const char* file, int line);
+}
+namespace {
+struct IgnoreAccesses {
+  IgnoreAccesses() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~IgnoreAccesses() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+  IgnoreAccesses(const IgnoreAccesses&) = delete;
+  IgnoreAccesses& operator=(const IgnoreAccesses&) = delete;
+};
+void hb_release(void* p) { __tsan_release(p); }
+void hb_acquire(void* p) { __tsan_acquire(p); }
+}  // namespace
+#else
+namespace {
+struct IgnoreAccesses {
+  IgnoreAccesses() {}  // user-provided: no unused-variable warning at the call sites
+};
+void hb_release(void*) {}
+void hb_acquire(void*) {}
+}  // namespace
+#endif
+
 namespace g4sim {
 
 Options& options() {
@@ -65,17 +120,31 @@ struct Running {
   const std::function<void()>* body = nullptr;
   std::exception_ptr error;
   std::set<void*> poisoned;  // G4_SHARED arrays already poisoned in this block
+  // Happens-before objects of the ThreadSanitizer build (addresses only; see the top).
+  char start_sync = 0, end_sync = 0, barrier_sync[2] = {};
+  std::vector<char> warp_sync;  // 2 per warp
 };
 thread_local Running* tl_running = nullptr;
 
 void fiber_entry(void* arg) {
   auto* t = static_cast<ThreadCtx*>(arg);
-  try {
-    (*tl_running->body)();
-  } catch (...) {
-    if (!tl_running->error) tl_running->error = std::current_exception();
+  Running* r;
+  {
+    IgnoreAccesses ignore;
+    r = tl_running;
   }
-  t->state = State::done;
+  hb_acquire(&r->start_sync);
+  try {
+    (*r->body)();
+  } catch (...) {
+    IgnoreAccesses ignore;
+    if (!r->error) r->error = std::current_exception();
+  }
+  {
+    IgnoreAccesses ignore;
+    t->state = State::done;
+  }
+  hb_release(&r->end_sync);
 }
 
 Fiber& fiber_of(ThreadCtx& t) { return *static_cast<Fiber*>(t.fiber); }
@@ -207,15 +276,22 @@ bool release_block(Running& r, const std::string& kernel) {
 }
 
 void run_block(Running& r, const std::vector<unsigned>& order, const std::string& kernel) {
+  IgnoreAccesses ignore;  // the scheduler's side (TSan build)
+  struct BlockEnd {
+    Running& r;
+    ~BlockEnd() { hb_acquire(&r.end_sync); }
+  } block_end{r};
   const Options& opt = options();
   for (ThreadCtx& t : r.threads) {
     t.state = State::runnable;
     t.cp_pending.clear();
     t.cp_committed = 0;
+    t.barriers = t.syncwarps = 0;
     fiber_of(t).reset(&fiber_entry, &t);
   }
   if (r.block.dyn_bytes && opt.poison_shared) std::memset(r.block.dyn_smem, 0xFF, r.block.dyn_bytes);
   r.poisoned.clear();
+  hb_release(&r.start_sync);
   std::size_t live = r.threads.size();
   while (true) {
     for (unsigned i : order) {
@@ -239,34 +315,72 @@ void run_block(Running& r, const std::vector<unsigned>& order, const std::string
 }  // namespace
 
 void block_barrier(const Site& site, int vote) {
-  ThreadCtx* t = tl_thread;
-  t->state = State::block_wait;
-  t->site = site;
-  t->vote = vote;
+  ThreadCtx* t;
+  void *sync, *parked;
+  {
+    IgnoreAccesses ignore;
+    t = tl_thread;
+    t->state = State::block_wait;
+    t->site = site;
+    t->vote = vote;
+    sync = &tl_running->barrier_sync[t->barriers++ % 2];
+    parked = &tl_running->end_sync;
+  }
+  hb_release(parked);
+  hb_release(sync);
   static_cast<Fiber*>(t->fiber)->yield();
+  hb_acquire(sync);
 }
 
 void warp_collective(unsigned mask, const Site& site, const void* payload, ComputeFn fn, void* obj) {
-  ThreadCtx* t = tl_thread;
-  if (!(mask >> t->lane & 1u))
-    kernel_fault(site, fmt::format("warp collective called by lane {} with mask {:#010x}, which does not name it",
-                                   t->lane, mask));
-  t->state = State::warp_wait;
-  t->site = site;
-  t->mask = mask;
-  t->payload = payload;
-  t->compute = fn;
-  t->compute_obj = obj;
+  ThreadCtx* t;
+  void* sync = nullptr;  // __syncwarp (the one collective without a payload) orders memory
+  void* parked;
+  {
+    IgnoreAccesses ignore;
+    t = tl_thread;
+    if (!(mask >> t->lane & 1u))
+      kernel_fault(site, fmt::format("warp collective called by lane {} with mask {:#010x}, which does not name it",
+                                     t->lane, mask));
+    t->state = State::warp_wait;
+    t->site = site;
+    t->mask = mask;
+    t->payload = payload;
+    t->compute = fn;
+    t->compute_obj = obj;
+    if (!payload) sync = &tl_running->warp_sync[2 * t->warp + t->syncwarps++ % 2];
+    parked = &tl_running->end_sync;
+  }
+  hb_release(parked);
+  if (sync) hb_release(sync);
   static_cast<Fiber*>(t->fiber)->yield();
+  if (sync) hb_acquire(sync);
+  IgnoreAccesses ignore;
   t->compute = nullptr;
 }
 
+#if defined(__SANITIZE_THREAD__)
+void ignore_accesses_begin() {
+  AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+  AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+}
+void ignore_accesses_end() {
+  AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+  AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+}
+#else
+void ignore_accesses_begin() {}
+void ignore_accesses_end() {}
+#endif
+
 void poison_static_shared(void* p, std::size_t bytes) {
+  IgnoreAccesses ignore;  // the poison is the simulator's write, not a simulated thread's
   if (!tl_running || !options().poison_shared) return;
   if (tl_running->poisoned.insert(p).second) std::memset(p, 0xFF, bytes);
 }
 
 void kernel_fault(const Site& site, const std::string& what) {
+  IgnoreAccesses ignore;
   const ThreadCtx* t = tl_thread;
   std::string who = t && tl_running ? where(*tl_running, *t) + ": " : "";
   throw KernelError(fmt::format("{}{} (at {})", who, what, site.str()));
@@ -274,6 +388,7 @@ void kernel_fault(const Site& site, const std::string& what) {
 
 void run_grid(dim3 grid, dim3 block, std::size_t dyn_smem_bytes, const std::function<void()>& body,
               const char* kernel_name) {
+  IgnoreAccesses ignore;  // the scheduler's side (TSan build): launch state set up and freed here
   const std::string kernel = kernel_name ? kernel_name : "?";
   const std::size_t nthreads = std::size_t(block.x) * block.y * block.z;
   const std::size_t nblocks = std::size_t(grid.x) * grid.y * grid.z;
@@ -304,6 +419,7 @@ void run_grid(dim3 grid, dim3 block, std::size_t dyn_smem_bytes, const std::func
   std::unique_ptr<unsigned char[]> arena(dyn_smem_bytes ? new unsigned char[dyn_smem_bytes] : nullptr);
   r.block.dyn_smem = arena.get();
   r.threads.resize(nthreads);
+  r.warp_sync.assign(2 * ((nthreads + kWarp - 1) / kWarp), 0);
   for (std::size_t i = 0; i < nthreads; ++i) {
     ThreadCtx& t = r.threads[i];
     t.linear = static_cast<unsigned>(i);
@@ -319,11 +435,15 @@ void run_grid(dim3 grid, dim3 block, std::size_t dyn_smem_bytes, const std::func
 
   struct Guard {
     ~Guard() {
+      IgnoreAccesses ignore;
       tl_running = nullptr;
       tl_thread = nullptr;
     }
   } guard;
-  tl_running = &r;
+  {
+    IgnoreAccesses ignore;
+    tl_running = &r;
+  }
   for (unsigned b : block_order) {
     r.block.block_idx = make_uint3(static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
                                    static_cast<unsigned>(b / (std::size_t(grid.x) * grid.y)));

@@ -100,6 +100,8 @@ struct ThreadCtx {
   static constexpr unsigned kUncommitted = ~0u;
   std::vector<CpAsync> cp_pending;
   unsigned cp_committed = 0;
+  // Barriers passed (ThreadSanitizer build: selects the happens-before object of the next one).
+  unsigned barriers = 0, syncwarps = 0;
 };
 
 struct BlockCtx {
@@ -114,6 +116,9 @@ extern thread_local ThreadCtx* tl_thread;
 // Parks the calling thread at a block barrier / warp collective until the scheduler releases it.
 void block_barrier(const Site& site, int vote);
 void warp_collective(unsigned mask, const Site& site, const void* payload, ComputeFn fn, void* obj);
+// ThreadSanitizer build: race detection off / on for the calling fiber (nesting); no-ops otherwise.
+void ignore_accesses_begin();
+void ignore_accesses_end();
 // G4_SHARED: poisons a static shared array the first time a block reaches its declaration.
 void poison_static_shared(void* p, std::size_t bytes);
 [[noreturn]] void kernel_fault(const Site& site, const std::string& what);
