@@ -10,8 +10,9 @@ packages=(build-essential cmake ninja-build pkg-config libxtensor-dev libxsimd-d
           libhdf5-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev
           # media decoding for the vision and audio towers (issue #3)
           libpng-dev libjpeg-dev libsndfile1-dev libfftw3-dev
-          # report plots (issue #5): Debian's matplotlib + h5py for /usr/bin/python3
-          python3-matplotlib python3-h5py
+          # report plots (issue #5): Debian's matplotlib + h5py for /usr/bin/python3; PIL writes the
+          # JPEG fuzz seeds and bad-input cases (issue #6)
+          python3-matplotlib python3-h5py python3-pil
           # fuzzing and sanitizers (issue #6): clang with libFuzzer
           clang libclang-rt-dev
           # the CUDA SIMT simulator's fibers (issue #7)

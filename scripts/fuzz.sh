@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz) with clang + ASan + UBSan and runs each for a bounded
 # time, one process at a time (-workers=1).
 #
-#   bash scripts/fuzz.sh                 # CI: every target 45 s (7 targets: ~5.5 min of fuzzing + build)
+#   bash scripts/fuzz.sh                 # CI: every target 45 s (10 targets: 7.5 min of fuzzing + build)
 #   FUZZ_SECONDS=1800 bash scripts/fuzz.sh safetensors config_json   # a longer local run
 #
 # Environment: FUZZ_SECONDS (per target, default 45), FUZZ_BUILD (default build-fuzz),
@@ -19,7 +19,8 @@ root=$PWD
 build=${FUZZ_BUILD:-build-fuzz}
 seconds=${FUZZ_SECONDS:-45}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors safetensors_index config_json golden_h5 report report_tools gate_rules)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors safetensors_index config_json golden_h5 report report_tools gate_rules
+                                     png jpeg wav)
 
 if [ -z "${FUZZ_BIN_DIR:-}" ]; then
   command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ is needed (Debian: clang libclang-rt-dev)" >&2; exit 2; }
@@ -37,7 +38,9 @@ fi
 # FUZZ_CLI: the gemma4-harness that writes the report seed (default: the normal build's; else
 # one is built in $build).
 seeds=$build/seeds
-if [ ! -d "$seeds" ]; then
+missing=0
+for t in "${targets[@]}"; do [ -d "$seeds/$t" ] || missing=1; done  # a target added since the last run
+if [ "$missing" -eq 1 ]; then
   cli=${FUZZ_CLI:-build/harness/gemma4-harness}
   if [ ! -x "$cli" ]; then
     ninja -C "$build" -j "$(nproc)" gemma4-harness
@@ -92,7 +95,10 @@ for t in "${targets[@]}"; do
     # A replay is bounded: a timeout input can hang again (libhdf5 1.10.8 loops on some corrupted
     # heaps); a hang in an HDF5 target is counted as libhdf5's (the target's only loops are its).
     out=$(ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=$hdf5" timeout 60 "$bindir/fuzz_$t" "$build/artifacts/$t/$a" 2>&1; echo "replay-rc=$?" || true)
-    first=$(echo "$out" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|'"$root" | head -1 || true)
+    # Frames of our sources carry "$root/FILE:LINE"; the sanitizer's and libFuzzer's own frames
+    # (an interceptor such as __interceptor_memcpy, the OOM/alarm printers) are in the fuzz binary
+    # under $root too but without a source line, and must not count as ours.
+    first=$(echo "$out" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|'"$root"'/[^ ]+:[0-9]+' | head -1 || true)
     if echo "$out" | grep -q '^replay-rc=124$'; then
       if [ "$hdf5" -eq 1 ]; then first="libhdf5 (replay hangs: $a)"; else first="replay hangs: $a"; fi
     fi

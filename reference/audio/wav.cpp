@@ -2,6 +2,7 @@
 
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -37,18 +38,36 @@ void check_riff_not_truncated(const std::string& path) {
                size - pos - 8);
       return;
     }
-    pos += 8 + len + (len & 1);  // chunks are padded to even sizes
+    // Chunks are padded to even sizes. In 64 bits: 8 + len in uint32 wraps to 0 for len >= 2^32 - 8
+    // and looped forever on the same chunk (fuzz_wav, regressions/wav/fmt_len_wraps_32bit.wav).
+    pos += 8 + std::uintmax_t{len} + (len & 1);
   }
 }
 
 }  // namespace
 
-Waveform read_audio_file(const std::string& path) {
-  G4_CHECK(std::filesystem::is_regular_file(path), IoError, "{}: no such audio file", path);
+Waveform read_audio_file(const std::string& path, index_t max_frames, index_t max_channels) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  G4_CHECK(std::filesystem::exists(st), IoError, "{}: no such audio file", path);
+  G4_CHECK(std::filesystem::is_regular_file(st), IoError, "{}: not a regular file (expected an audio file)", path);
   check_riff_not_truncated(path);
   SF_INFO info{};
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
   G4_CHECK(f, IoError, "{}: not a readable audio file (libsndfile: {})", path, sf_strerror(nullptr));
+  // Refused from the header, before the frames × channels buffer exists (wav.hpp).
+  if (info.channels < 1 || info.channels > max_channels) {
+    sf_close(f);
+    throw DataError(fmt::format("{}: {} channels, expected {}", path, info.channels,
+                                max_channels == 1 ? "mono audio (1 channel)" : fmt::format("1 to {}", max_channels)));
+  }
+  if (info.frames < 0 || info.frames > max_frames) {
+    sf_close(f);
+    throw DataError(fmt::format("{}: {} samples ({:.2f} s at {} Hz) is longer than the maximum {} samples; refused "
+                                "before reading",
+                                path, info.frames, double(info.frames) / double(std::max(1, info.samplerate)),
+                                info.samplerate, max_frames));
+  }
   Waveform w;
   w.sample_rate = info.samplerate;
   w.channels = info.channels;
@@ -60,20 +79,16 @@ Waveform read_audio_file(const std::string& path) {
   G4_CHECK(err == SF_ERR_NO_ERROR, IoError, "{}: error reading audio samples (libsndfile: {})", path, reason);
   G4_CHECK(got == info.frames, IoError, "{}: truncated audio file: header says {} frames, {} could be read", path,
            info.frames, got);
-  w.samples = std::move(inter);  // interleaved when channels > 1 (load_clip refuses those)
+  w.samples = std::move(inter);  // interleaved when channels > 1
   return w;
 }
 
 std::vector<double> load_clip(const std::string& path, const FeatureConfig& fc) {
-  Waveform w = read_audio_file(path);
-  G4_CHECK(w.channels == 1, DataError, "{}: {} channels, expected mono audio (1 channel)", path, w.channels);
+  // Refuses anything but mono, and a clip longer than max_length, before reading the samples.
+  Waveform w = read_audio_file(path, fc.max_length, 1);
   G4_CHECK(w.sample_rate == fc.sampling_rate, DataError,
            "{}: sample rate {} Hz, expected {} Hz (resample the file first)", path, w.sample_rate, fc.sampling_rate);
   G4_CHECK(!w.samples.empty(), DataError, "{}: empty audio (0 samples)", path);
-  G4_CHECK(index_t(w.samples.size()) <= fc.max_length, DataError,
-           "{}: {} samples ({:.2f} s) is longer than the maximum {} samples ({:.0f} s at {} Hz)", path,
-           w.samples.size(), double(w.samples.size()) / double(fc.sampling_rate), fc.max_length,
-           double(fc.max_length) / double(fc.sampling_rate), fc.sampling_rate);
   for (double x : w.samples) G4_CHECK(std::isfinite(x), DataError, "{}: non-finite sample", path);
   return std::move(w.samples);
 }

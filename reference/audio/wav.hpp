@@ -5,8 +5,9 @@
 // float files as stored — the values soundfile / librosa hand to transformers. Bad input, one line each:
 //   IoError   missing file, not an audio file (libsndfile's reason), a RIFF/WAVE file whose data chunk
 //             declares more bytes than the file holds (truncated), fewer frames read than the header says
-//   DataError more than one channel (Gemma 4 takes mono), a sample rate other than the expected one,
-//             no samples, more than max_samples samples, non-finite samples
+//   DataError more than one channel (Gemma 4 takes mono) or more than max_length samples (both
+//             refused from the header, before reading), a sample rate other than the expected one,
+//             no samples, non-finite samples
 #include <string>
 #include <vector>
 
@@ -21,8 +22,11 @@ struct Waveform {
   index_t channels = 0;
 };
 
-// The file as stored (any channel count / rate): only I/O problems are errors.
-Waveform read_audio_file(const std::string& path);
+// The file as stored (any sample rate): I/O problems are errors, and a header declaring more than
+// max_frames frames or more than max_channels channels is refused (DataError naming the file and
+// the declared value) before the frames × channels sample buffer is allocated: a compressed or
+// corrupt header (FLAC declares up to 2^36 frames in a few bytes) must not size the allocation.
+Waveform read_audio_file(const std::string& path, index_t max_frames, index_t max_channels);
 
 // A clip for the feature extractor: mono, at fc.sampling_rate, 1 .. fc.max_length samples.
 std::vector<double> load_clip(const std::string& path, const FeatureConfig& fc);

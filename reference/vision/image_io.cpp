@@ -6,6 +6,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -18,12 +19,28 @@ namespace g4::vision {
 namespace {
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  // A directory opens as a stream and reads as 0 bytes: say what it is instead of "empty".
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  G4_CHECK(std::filesystem::exists(st), IoError, "{}: no such image file{}", path,
+           ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")" : "");
+  G4_CHECK(std::filesystem::is_regular_file(st), IoError, "{}: not a regular file (expected a PNG or JPEG file)", path);
   std::ifstream f(path, std::ios::binary);
   G4_CHECK(f.good(), IoError, "{}: cannot open the image file", path);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  G4_CHECK(!f.bad(), IoError, "{}: error reading the image file", path);
+  return bytes;
 }
 
 std::uint8_t round_u8(double v) { return static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
+
+// The decompression-bomb guard (image_io.hpp): called with the header's size, before allocating.
+void check_pixels(const std::string& source, const char* format, std::uint64_t height, std::uint64_t width) {
+  G4_CHECK(height * width <= kMaxImagePixels, IoError,  // both < 2^32: the product fits 64 bits
+           "{}: {} header declares {} x {} = {} pixels, over the limit of {} pixels (a decompression bomb?); "
+           "refused before decoding",
+           source, format, height, width, height * width, kMaxImagePixels);
+}
 
 }  // namespace
 
@@ -50,6 +67,12 @@ RgbImage decode_png(const std::vector<std::uint8_t>& bytes, const std::string& s
   if (im.width == 0 || im.height == 0) {
     png_image_free(&im);
     throw IoError(fmt::format("{}: empty image (0x0 pixels)", source));
+  }
+  try {
+    check_pixels(source, "PNG", im.height, im.width);
+  } catch (...) {
+    png_image_free(&im);
+    throw;
   }
   std::vector<std::uint8_t> rgba(PNG_IMAGE_SIZE(im));
   if (!png_image_finish_read(&im, nullptr, rgba.data(), 0, nullptr)) {
@@ -104,6 +127,12 @@ RgbImage decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& 
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  // Before jpeg_start_decompress: a progressive JPEG allocates whole-image coefficient buffers there.
+  if (std::uint64_t(cinfo.image_height) * cinfo.image_width > kMaxImagePixels) {
+    const std::uint64_t h = cinfo.image_height, w = cinfo.image_width;
+    jpeg_destroy_decompress(&cinfo);
+    check_pixels(source, "JPEG", h, w);
+  }
   cinfo.out_color_space = JCS_RGB;  // grayscale and YCbCr convert; CMYK is an error (libjpeg's message)
   jpeg_start_decompress(&cinfo);
   out.height = cinfo.output_height, out.width = cinfo.output_width;

@@ -23,7 +23,15 @@ struct RgbImage {
 };
 
 // Decodes a PNG or JPEG file (chosen by its signature bytes). Missing, empty (0 bytes or 0×0),
-// corrupt, truncated or unsupported files -> IoError "PATH: <problem>".
+// corrupt, truncated or unsupported files -> IoError "PATH: <problem>". A header declaring more
+// than kMaxImagePixels pixels is refused (IoError naming the file and the declared size) before
+// any pixel buffer is allocated: a few-KB file can declare a 65500 × 65500 image (a decompression
+// bomb: 12.8 GB as RGB).
+//
+// kMaxImagePixels = PIL's decompression-bomb error threshold (2 · Image.MAX_IMAGE_PIXELS =
+// 2 · 89 478 485): transformers' PIL processor refuses such an image as well, so nothing it
+// accepts is refused here. At the cap the decode holds ~1.25 GB (RGBA 4 B + RGB 3 B per pixel).
+inline constexpr std::uint64_t kMaxImagePixels = 178956970;
 RgbImage read_image(const std::string& path);
 RgbImage decode_png(const std::vector<std::uint8_t>& bytes, const std::string& source);
 RgbImage decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& source);

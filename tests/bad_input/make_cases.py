@@ -15,13 +15,19 @@ dtype and shape mismatches, dimensions whose size computation overflows 64 bits,
 configs declaring more elements than the machine could hold, NaN and Inf in weights and goldens,
 duplicated tensor names, non-UTF-8 names, empty files, a directory where a file is expected,
 unreadable files (a symbolic-link loop: chmod 000 does not stop root, and CI runs as root; when
-not root a chmod 000 case is added too), and broken shard indexes.
+not root a chmod 000 case is added too), and broken shard indexes. Images and audio: PNG/JPEG/WAV
+truncated in each section, bad CRCs, zero sizes, headers declaring huge images (PNG 10^10 pixels,
+JPEG 60000 x 60000) or clips (a WAV data chunk of 4 GB, a 42-byte FLAC declaring 2^36 samples),
+wrong channel count / sample rate, a directory where the file is expected. JPEG cases need PIL
+(python3-pil); without it they are left out.
 """
+import io
 import json
 import os
 import shutil
 import struct
 import sys
+import zlib
 
 import h5py
 import numpy as np
@@ -468,6 +474,122 @@ def config_cases(out):
     verify("cfg_is_directory", "config.json", ["not a regular file"])
 
 
+# --- images and audio (vision-preprocess, audio-features) ---------------------------------------
+
+def png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
+
+
+def png_file(width, height, rows):
+    """An 8-bit RGB PNG whose IHDR declares width x height; `rows` filtered rows of real data."""
+    raw = (b"\0" + bytes(range(256)) * (3 * width // 256) + b"\x80" * (3 * width % 256)) * rows
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            png_chunk(b"IDAT", zlib.compress(raw, 9)) + png_chunk(b"IEND", b""))
+
+
+def jpeg_file():
+    """A 24 x 16 baseline JPEG (PIL, python3-pil), or None without PIL."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    y, x = np.mgrid[0:16, 0:24]
+    rgb = np.stack([x * 10, y * 15, (x + y) * 6], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
+def wav_file(n, rate=16000, channels=1, declared=None):
+    """16-bit PCM WAV of n frames (a sine); `declared` overrides the data chunk's byte count."""
+    t = np.arange(n * channels) / float(rate)
+    data = np.round(0.4 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data) if declared is None else declared) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def media_cases(out):
+    """PNG/JPEG through `vision-preprocess`, audio through `audio-features`: truncated files, corrupt
+    headers, headers declaring huge images or clips (refused before allocating), wrong formats."""
+    d = os.path.join(out, "media")
+    os.mkdir(d)
+
+    def put(name, data):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        return "{OUT}/media/" + name
+
+    def image(name, data, expect):
+        p = put(name, data)
+        add("img_" + os.path.splitext(name)[0], ["vision-preprocess", p, "--budget", "70"], [p] + expect)
+
+    def audio(name, data, expect):
+        p = put(name, data)
+        add("audio_" + os.path.splitext(name)[0], ["audio-features", p], [p] + expect)
+
+    good_png = png_file(24, 16, 16)
+    image("png_empty.png", b"", ["the image file is empty"])
+    image("png_signature_only.png", good_png[:8], ["corrupt PNG"])
+    image("png_truncated_in_ihdr.png", good_png[:20], ["corrupt PNG"])
+    idat = good_png.find(b"IDAT")
+    image("png_truncated_in_idat.png", good_png[:idat + 20], ["corrupt or truncated PNG (read beyond end of data)"])
+    # (A PNG cut right before IEND still decodes: every pixel is there, as in PIL.)
+    bad_idat = bytearray(good_png)
+    bad_idat[idat + 10] ^= 0x55  # inside the zlib stream (zlib fails before the chunk's CRC is checked)
+    image("png_idat_corrupt.png", bytes(bad_idat), ["corrupt or truncated PNG"])
+    bad_crc = bytearray(good_png)
+    bad_crc[29] ^= 0xff  # the IHDR's CRC
+    image("png_ihdr_crc.png", bytes(bad_crc), ["corrupt PNG", "CRC"])
+    image("png_zero_width.png", png_file(0, 16, 0), ["corrupt PNG"])
+    image("png_bomb_100000x100000.png", png_file(100000, 100000, 2),
+          ["PNG header declares 100000 x 100000 = 10000000000 pixels", "over the limit", "refused before decoding"])
+    image("png_bomb_20000x20000.png", png_file(20000, 20000, 2),
+          ["PNG header declares 20000 x 20000 = 400000000 pixels", "over the limit"])
+    image("not_an_image.png", b"GIF89a" + b"\0" * 32, ["not a PNG or JPEG file"])
+    os.mkdir(os.path.join(d, "dir.png"))
+    add("img_directory", ["vision-preprocess", "{OUT}/media/dir.png", "--budget", "70"],
+        ["{OUT}/media/dir.png", "not a regular file"])
+    jpeg = jpeg_file()
+    if jpeg is not None:
+        image("jpeg_soi_only.jpg", jpeg[:3], ["corrupt or truncated JPEG"])
+        image("jpeg_truncated_in_header.jpg", jpeg[:40], ["corrupt or truncated JPEG"])
+        image("jpeg_truncated_in_scan.jpg", jpeg[:len(jpeg) - 60], ["corrupt or truncated JPEG"])
+        sof = jpeg.find(b"\xff\xc0")
+        bomb = bytearray(jpeg)
+        bomb[sof + 5:sof + 9] = struct.pack(">HH", 60000, 60000)
+        image("jpeg_bomb_60000x60000.jpg", bytes(bomb),
+              ["JPEG header declares 60000 x 60000 = 3600000000 pixels", "refused before decoding"])
+        zero = bytearray(jpeg)
+        zero[sof + 5:sof + 7] = struct.pack(">H", 0)
+        image("jpeg_zero_height.jpg", bytes(zero), ["corrupt or truncated JPEG"])
+
+    good = wav_file(1600)
+    audio("wav_empty.wav", b"", ["not a readable audio file"])
+    audio("wav_riff_only.wav", good[:12], ["not a readable audio file"])
+    audio("wav_truncated_in_fmt.wav", good[:30], ["not a readable audio file"])
+    audio("wav_truncated_in_data.wav", good[:len(good) // 2], ["truncated WAV file", "the data chunk declares 3200 bytes"])
+    audio("wav_data_declares_4gb.wav", wav_file(1600, declared=0xfffffff0), ["truncated WAV file", "4294967280 bytes"])
+    # A 'fmt ' chunk declaring 2^32 - 8 bytes: the RIFF walk's 8 + len wrapped to 0 in 32 bits and
+    # looped forever (found by fuzz_wav); now one line from libsndfile.
+    audio("wav_fmt_len_wraps.wav", good[:16] + struct.pack("<I", 0xfffffff8) + good[20:40],
+          ["not a readable audio file"])
+    audio("wav_stereo.wav", wav_file(800, channels=2), ["2 channels, expected mono"])
+    audio("wav_44100hz.wav", wav_file(441, rate=44100), ["sample rate 44100 Hz, expected 16000 Hz"])
+    audio("wav_no_samples.wav", wav_file(0), ["empty audio (0 samples)"])
+    audio("wav_31s.wav", wav_file(16000 * 31), ["496000 samples", "longer than the maximum 480000 samples",
+                                                "refused before reading"])
+    # A 42-byte FLAC whose STREAMINFO declares 2^36 - 1 samples (512 GiB as float64): libsndfile
+    # reports that frame count as is; refused from the header, before the sample buffer exists.
+    si = struct.pack(">HH", 4096, 4096) + bytes(6) + \
+        ((16000 << 44) | (15 << 36) | ((1 << 36) - 1)).to_bytes(8, "big") + bytes(16)
+    audio("flac_declares_2p36_samples.flac", b"fLaC\x80" + len(si).to_bytes(3, "big") + si,
+          ["68719476735 samples", "longer than the maximum 480000 samples", "refused before reading"])
+    os.mkdir(os.path.join(d, "dir.wav"))
+    add("audio_directory", ["audio-features", "{OUT}/media/dir.wav"], ["{OUT}/media/dir.wav", "not a regular file"])
+
+
 # --- run: no partial report ---------------------------------------------------------------------
 
 def run_cases(out):
@@ -509,6 +631,7 @@ def main():
     sharded_cases(out)
     golden_cases(out)
     config_cases(out)
+    media_cases(out)
     run_cases(out)
     budget_cases(out)
     with open(os.path.join(out, "cases.json"), "w") as f:
