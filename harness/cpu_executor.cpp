@@ -83,11 +83,6 @@ std::vector<float> CpuExecutor::load(const Mat& x, cpu::Fmt f) {
   return y;
 }
 
-Mat CpuExecutor::store(std::vector<float> y, index_t r, index_t c) const {
-  round_storage(y, policy_.storage);
-  return widen(y, r, c);
-}
-
 Mat CpuExecutor::widen(const std::vector<float>& y, index_t r, index_t c) {
   Mat m = Mat::from_shape({static_cast<size_t>(r), static_cast<size_t>(c)});
   std::copy(y.begin(), y.end(), m.begin());
@@ -123,9 +118,7 @@ void CpuExecutor::kernel(F&& f, std::size_t cold_bytes) {
     f();
     ti = since(t0);
   }
-  std::sort(t.begin(), t.end());
-  const std::size_t h = t.size() / 2;
-  last_kernel_.median_s = t.size() % 2 ? t[h] : 0.5 * (t[h - 1] + t[h]);
+  last_kernel_.median_s = median(std::move(t));
   last_kernel_.total_s = since(t_all);
 }
 
@@ -306,7 +299,7 @@ ops::RouterOutput CpuExecutor::route(const std::string&, const Mat& logits, cons
 // gated GELU in float32 (rounded to storage between the GEMMs), weighted sum in float32.
 Mat CpuExecutor::experts(const std::string&, const Mat& xe, const ops::RouterOutput& r,
                          const std::vector<double>& gate_up, const std::vector<double>& down, index_t E, index_t Fe) {
-  const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+  const index_t T = rows(xe), D = cols(xe);
   const std::vector<float> x = load(xe, policy_.storage);
   // Routing lists and packed slices of the experts hit (packing is the boundary's work).
   struct Hit {
@@ -317,10 +310,9 @@ Mat CpuExecutor::experts(const std::string&, const Mat& xe, const ops::RouterOut
   std::vector<Hit> hits;
   for (index_t e = 0; e < E; ++e) {
     Hit h;
-    for (index_t t = 0; t < T; ++t)
-      for (index_t j = 0; j < K; ++j)
-        if (r.index(t, j) == e) h.tok.push_back(t), h.wt.push_back(static_cast<float>(r.weights(t, j)));
-    if (h.tok.empty()) continue;
+    auto [tok, wt] = ops::tokens_of_expert<index_t, float>(r, e);
+    if (tok.empty()) continue;
+    h.tok = std::move(tok), h.wt = std::move(wt);
     h.gate_up = &packed(&gate_up[static_cast<std::size_t>(e * 2 * Fe * D)], 2 * Fe, D);
     h.down = &packed(&down[static_cast<std::size_t>(e * D * Fe)], D, Fe);
     hits.push_back(std::move(h));

@@ -61,8 +61,6 @@ class CpuExecutor : public text::Executor, public KernelTimed {
 
   // Float32 buffer of a matrix after storage in format `f` (F32, BF16 or F16).
   static std::vector<float> load(const Mat& x, cpu::Fmt f);
-  // Rounds a float32 buffer to the storage format and widens it to a Mat [r, c].
-  Mat store(std::vector<float> y, index_t r, index_t c) const;
   // Widens a float32 buffer (already in the storage format) to a Mat [r, c].
   static Mat widen(const std::vector<float>& y, index_t r, index_t c);
 

@@ -397,15 +397,11 @@ class CudaSimExecutor : public text::Executor {
   // (down), then axpy_rows into the output, experts in increasing index (the CPU executor's order).
   Mat experts_f32(const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
                   const std::vector<double>& down, index_t E, index_t Fe) {
-    const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+    const index_t T = rows(xe), D = cols(xe);
     const std::vector<float> x = to_dev<float>(xe);
     std::vector<float> out(sz(T * D), 0.f);
     for (index_t e = 0; e < E; ++e) {
-      std::vector<int> tok;
-      std::vector<float> wt;
-      for (index_t t = 0; t < T; ++t)
-        for (index_t j = 0; j < K; ++j)
-          if (r.index(sz(t), sz(j)) == e) tok.push_back(static_cast<int>(t)), wt.push_back(static_cast<float>(r.weights(sz(t), sz(j))));
+      const auto [tok, wt] = ops::tokens_of_expert<int, float>(r, e);
       if (tok.empty()) continue;
       const auto n = static_cast<index_t>(tok.size());
       std::vector<float> xs(sz(n * D));
@@ -428,16 +424,12 @@ class CudaSimExecutor : public text::Executor {
   // into the float32 output in increasing expert index, the node's output stored in bf16.
   Mat experts_quant(const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
                     const std::vector<double>& down, index_t E, index_t Fe) {
-    const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+    const index_t T = rows(xe), D = cols(xe);
     const index_t Dp = padded_k(D), Fp = padded_k(Fe);
     const std::vector<bf16> x = to_dev<bf16>(xe, Dp);
     std::vector<float> out(sz(T * D), 0.f);
     for (index_t e = 0; e < E; ++e) {
-      std::vector<int> tok;
-      std::vector<float> wt;
-      for (index_t t = 0; t < T; ++t)
-        for (index_t j = 0; j < K; ++j)
-          if (r.index(sz(t), sz(j)) == e) tok.push_back(static_cast<int>(t)), wt.push_back(static_cast<float>(r.weights(sz(t), sz(j))));
+      const auto [tok, wt] = ops::tokens_of_expert<int, float>(r, e);
       if (tok.empty()) continue;
       const auto n = static_cast<index_t>(tok.size());
       std::vector<bf16> xs(sz(n * Dp));

@@ -5,8 +5,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 namespace g4::harness {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
 
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -39,11 +47,7 @@ auto TimingExecutor::timed(const std::string& name, const char* kind, double flo
     out = f();
     t.push_back(seconds_since(t0));
   }
-  if (!t.empty()) {
-    std::sort(t.begin(), t.end());
-    const double med = t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
-    timings_[name] = NodeTiming{med, repeats_, flops, bytes, kind};
-  }
+  if (!t.empty()) timings_[name] = NodeTiming{median(std::move(t)), repeats_, flops, bytes, kind};
   return out;
 }
 

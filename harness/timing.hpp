@@ -30,6 +30,9 @@ struct NodeTiming {
   std::string kind;  // op kind: linear, rms_norm, rope, attention, gelu, mul, add, scale, softcap, route, experts
 };
 
+// The median of a sample (the mean of the two middle values for an even count); NaN if empty.
+double median(std::vector<double> v);
+
 // An executor that times its own kernels (see the top of this file).
 class KernelTimed {
  public:

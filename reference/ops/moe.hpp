@@ -55,20 +55,33 @@ inline RouterOutput route(const Mat& logits, const Vec& per_expert_scale, index_
   return r;
 }
 
+// The tokens routed to expert e, in increasing token order, with their routing weights: the
+// gather every executor's experts op starts from (Token / Weight: the executor's index and
+// weight types; a weight converted with static_cast).
+template <class Token = index_t, class Weight = double>
+struct ExpertTokens {
+  std::vector<Token> tokens;
+  std::vector<Weight> weights;
+};
+template <class Token = index_t, class Weight = double>
+inline ExpertTokens<Token, Weight> tokens_of_expert(const RouterOutput& r, index_t e) {
+  ExpertTokens<Token, Weight> g;
+  const index_t T = rows(r.index), K = cols(r.index);
+  for (index_t t = 0; t < T; ++t)
+    for (index_t j = 0; j < K; ++j)
+      if (r.index(t, j) == e) g.tokens.push_back(static_cast<Token>(t)), g.weights.push_back(static_cast<Weight>(r.weights(t, j)));
+  return g;
+}
+
 // xe: [T, D]; gate_up: [E·2Fe·D] row-major [E, 2Fe, D]; down: [E, D, Fe]. Returns [T, D].
 inline Mat experts(const Mat& xe, const RouterOutput& r, const std::vector<double>& gate_up,
                    const std::vector<double>& down, index_t E, index_t Fe) {
-  const index_t T = rows(xe), D = cols(xe), K = cols(r.weights);
+  const index_t T = rows(xe), D = cols(xe);
   G4_CHECK(static_cast<index_t>(gate_up.size()) == E * 2 * Fe * D && static_cast<index_t>(down.size()) == E * D * Fe,
            ShapeError, "experts: weights do not match E={} Fe={} D={}", E, Fe, D);
   Mat out = xt::zeros<double>({static_cast<size_t>(T), static_cast<size_t>(D)});
   for (index_t e = 0; e < E; ++e) {
-    // Gather the tokens routed to expert e (in token order) and their weights.
-    std::vector<index_t> tok;
-    std::vector<double> wt;
-    for (index_t t = 0; t < T; ++t)
-      for (index_t j = 0; j < K; ++j)
-        if (r.index(t, j) == e) tok.push_back(t), wt.push_back(r.weights(t, j));
+    const auto [tok, wt] = tokens_of_expert(r, e);
     if (tok.empty()) continue;
     Mat xs = Mat::from_shape({tok.size(), static_cast<size_t>(D)});
     for (size_t n = 0; n < tok.size(); ++n)
