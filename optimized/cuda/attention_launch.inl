@@ -4,7 +4,7 @@
 #include "optimized/cuda/kernels/attention.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 template <class T>
 void attention(const T* q, const T* k, const T* v, T* out, const unsigned char* allowed, const AttentionShape& s,

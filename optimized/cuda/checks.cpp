@@ -6,7 +6,7 @@
 
 #include "reference/common/check.hpp"
 
-namespace g4::cuda::detail {
+namespace g4::cuda::inline G4_CUDA_BACKEND::detail {
 
 void check_rms_norm(const RmsNormShape& s, bool) {
   G4_CHECK(s.rows >= 0 && s.groups >= 1 && s.dim >= 1, ShapeError, "cuda add_rms_norm: rows {} groups {} dim {}",
@@ -128,6 +128,9 @@ unsigned grid_for(std::int64_t total, int threads) {
 
 void throw_cuda_error(const char* what, const char* message) {
   throw g4::Error(fmt::format("CUDA {}: {}", what, message));
+}
+void throw_no_device(const char* what, const char* message) {
+  throw g4::ConfigError(fmt::format("no usable CUDA device: {}: {}", what, message));
 }
 
 }  // namespace g4::cuda::detail

@@ -3,7 +3,7 @@
 // simulator and the nvcc library, so nvcc never sees fmt).
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda::detail {
+namespace g4::cuda::inline G4_CUDA_BACKEND::detail {
 
 void check_rms_norm(const RmsNormShape& s, bool has_sum_out);
 void check_rope(const RopeShape& s);
@@ -23,5 +23,7 @@ void check_int4(std::int64_t n, std::int64_t k, std::int64_t group, bool asymmet
 unsigned grid_for(std::int64_t total, int threads);
 // Throws g4::Error("CUDA <what>: <message>") (used by the nvcc launchers).
 [[noreturn]] void throw_cuda_error(const char* what, const char* message);
+// Throws g4::ConfigError("no usable CUDA device: <what>: <message>") (device_info on the GPU build).
+[[noreturn]] void throw_no_device(const char* what, const char* message);
 
 }  // namespace g4::cuda::detail

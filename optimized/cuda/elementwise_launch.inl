@@ -6,7 +6,7 @@
 #include "optimized/cuda/kernels/elementwise.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 template <class T>
 void softcap(const T* x, T* y, std::int64_t n, float cap, Stream stream) {

@@ -8,7 +8,7 @@
 
 #include <cublas_v2.h>
 
-namespace g4::cuda::detail {
+namespace g4::cuda::inline G4_CUDA_BACKEND::detail {
 
 namespace {
 

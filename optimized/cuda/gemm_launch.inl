@@ -5,7 +5,7 @@
 #include "optimized/cuda/kernels/gemm.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda::detail {
+namespace g4::cuda::inline G4_CUDA_BACKEND::detail {
 
 template <class OutT, bool kGated>
 void gemm_tc(const __nv_bfloat16* A, const __nv_bfloat16* W, const __nv_bfloat16* W2, OutT* C, const GemmShape& s,
@@ -27,7 +27,7 @@ void gemm_cublas_gated(const __nv_bfloat16* A, const __nv_bfloat16* Wg, const __
 
 }  // namespace g4::cuda::detail
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 template <class OutT>
 void gemm_bf16(GemmBackend backend, const __nv_bfloat16* A, const __nv_bfloat16* W, OutT* C, const GemmShape& shape,

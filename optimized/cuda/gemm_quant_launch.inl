@@ -4,7 +4,7 @@
 #include "optimized/cuda/kernels/gemm_quant.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 namespace detail {
 

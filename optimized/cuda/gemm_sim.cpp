@@ -9,7 +9,7 @@
 
 #include <vector>
 
-namespace g4::cuda::detail {
+namespace g4::cuda::inline G4_CUDA_BACKEND::detail {
 
 namespace {
 float dot_rounded(const __nv_bfloat16* a, const __nv_bfloat16* w, std::int64_t K) {

@@ -4,7 +4,7 @@
 #include "optimized/cuda/kernels/graph_ops.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 template <class T>
 void gelu_tanh(const T* x, T* y, std::int64_t n, Stream stream) {

@@ -12,7 +12,9 @@
 
 #include <cuda_bf16.h>
 
-namespace g4::cuda {
+#include "optimized/cuda/backend.hpp"
+
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 using Stream = void*;
 

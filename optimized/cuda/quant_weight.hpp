@@ -13,7 +13,7 @@
 #include "optimized/formats/int4.hpp"
 #include "optimized/formats/int8.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 struct HostQuantWeight {
   QuantFmt fmt = QuantFmt::int8;

@@ -5,7 +5,7 @@
 #include "optimized/cuda/kernels/rope.cuh"
 #include "optimized/cuda/ops.hpp"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 template <class T>
 void add_rms_norm(const T* x, const T* r, const float* w, T* sum, T* y, const RmsNormShape& s, Stream stream) {

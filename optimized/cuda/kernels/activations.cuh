@@ -6,7 +6,7 @@
 //   gelu_gate_mul (no cancellation in 1 + tanh z for z ≪ 0).
 #include "optimized/cuda/kernels/common.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 __device__ __forceinline__ float gelu_tanh_f32(float x) {
   const float z = 0.7978845608028654f * (x + 0.044715f * x * x * x);

@@ -13,6 +13,8 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "optimized/cuda/backend.hpp"
+
 #if !defined(G4_CUDA_SIM)
 #if !defined(__CUDACC__)
 #error "include optimized/cuda/sim/cusim.h before the kernel headers in a g++ translation unit"
@@ -23,6 +25,6 @@
 #define G4_SHARED(T, name, dims) __shared__ T name dims
 #endif
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 constexpr unsigned kFullMask = 0xffffffffu;
 }  // namespace g4::cuda

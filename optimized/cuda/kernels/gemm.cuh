@@ -24,7 +24,7 @@
 #include "optimized/cuda/kernels/gemm_tile.cuh"
 #include "optimized/cuda/kernels/tensor_core.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 // Grouping (MoE expert GEMMs), all nullptr / 0 for a plain GEMM:
 //   group_offsets [G+1]: group g = blockIdx.z owns output rows [off[g], off[g+1]); its A rows are

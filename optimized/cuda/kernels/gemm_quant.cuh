@@ -35,7 +35,7 @@
 // of 32 (a k tile never straddles two groups).
 #include "optimized/cuda/kernels/gemm_tile.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 enum class TileFmt { bf16, int8, fp8e4m3, int4 };
 

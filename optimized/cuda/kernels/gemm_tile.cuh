@@ -5,7 +5,7 @@
 #include "optimized/cuda/kernels/common.cuh"
 #include "optimized/cuda/kernels/tensor_core.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 constexpr int kGemmBM = 64, kGemmBN = 64, kGemmBK = 32, kGemmThreads = 128;
 constexpr int kGemmLds = kGemmBK + 8;  // padded shared row stride (elements)

@@ -18,7 +18,7 @@
 #include "optimized/cuda/kernels/activations.cuh"
 #include "optimized/cuda/kernels/rms_norm.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 constexpr int kOpThreads = 256;
 constexpr int kSgemmTile = 16;

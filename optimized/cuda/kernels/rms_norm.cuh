@@ -15,7 +15,7 @@
 // Launch: grid = rows·groups blocks, block = kRmsNormThreads, no dynamic shared memory.
 #include "optimized/cuda/kernels/common.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 constexpr int kRmsNormThreads = 256;
 

@@ -15,7 +15,7 @@
 #include "optimized/cuda/kernels/common.cuh"
 #include "optimized/cuda/kernels/rms_norm.cuh"
 
-namespace g4::cuda {
+namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 constexpr int kRopeThreads = 256;
 

@@ -30,7 +30,7 @@
 #include "optimized/cuda/sim/tensor_core_sim.hpp"
 #endif
 
-namespace g4::cuda::tc {
+namespace g4::cuda::inline G4_CUDA_BACKEND::tc {
 
 // Two 16-bit values into one register, `lo` in bits 0..15.
 __device__ __forceinline__ uint32_t pack2(__nv_bfloat16 lo, __nv_bfloat16 hi) {
