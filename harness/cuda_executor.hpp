@@ -1,9 +1,17 @@
 #pragma once
-// The CUDA executor (issue #7): the text graph's nodes computed by the CUDA kernels of
-// optimized/cuda, launched through the g++ launchers into the SIMT simulator (gemma4_cuda_sim),
-// under a precision policy. Like the CPU executor (harness/cpu_executor.hpp), it adapts between
-// the graph's float64 matrices and the kernels' buffers: every input is converted to the
-// policy's storage format, every kernel writes the storage format (rounded once, in the kernel).
+// The CUDA executor (issue #7): the text graph's nodes (and the vision tower's, and the audio
+// tower's linears / norms / adds, which go through the same interface) computed by the CUDA
+// kernels of optimized/cuda under a precision policy. One source (cuda_executor_impl.cpp),
+// compiled twice against the two builds of the kernels (optimized/cuda/backend.hpp):
+//   cuda-sim  the g++ launchers into the SIMT simulator (gemma4_cuda_sim): "device" buffers are
+//             host memory poisoned with NaN; never timed (simulated time is not a measurement);
+//   cuda      the nvcc launchers on the GPU (gemma4_cuda, built when nvcc is found): device-
+//             resident buffers on one stream; each node's kernels timed with CUDA events after a
+//             warm-up, the L2 flushed before every timed repeat (KernelTimed, harness/timing.hpp).
+// Like the CPU executor (harness/cpu_executor.hpp), it adapts between the graph's float64
+// matrices and the kernels' buffers: every input is converted to the policy's storage format on
+// the host and copied to the device (the boundary, in no node's time), every kernel writes the
+// storage format (rounded once, in the kernel), and outputs are copied back and widened exactly.
 //
 // Policies: fp32 (float32 storage, K and V; the SIMT fp32 GEMM), bf16 (bf16 storage, K and
 // V, weights and GEMM inputs; the tensor-core GEMM with fp32 accumulation), and the quantised
@@ -20,15 +28,16 @@
 // gelu, add, mul, scale -> graph_ops kernels; softcap -> softcap; route -> route (float32 in every
 // policy); experts -> bf16: moe_experts (plan, fused gated grouped GEMM, down GEMM, combine; D
 // and Fe zero-padded to multiples of 8: the padded gate/up rows give gelu(0)·0 = 0 and the
-// padded down columns multiply zeros, so the padding is exact), fp32: per expert gemm_f32 (gate,
-// up), gelu_tanh, mul, gemm_f32 (down), axpy_rows (the token gather is a host copy).
-//
-// The simulator runs kernels on host memory, one block after another: its wall time is not a
-// GPU's, so `run --executor cuda-sim` does not time nodes (harness/run_command.cpp).
+// padded down columns multiply zeros, so the padding is exact) and the bf16 rounding of the
+// float32 sum (to_16bit); fp32 and the quantised policies: per expert, the gate and up GEMMs,
+// gelu_tanh, mul, (quantised: the hidden stored in bf16 by to_16bit), the down GEMM and axpy_rows
+// into the float32 sum, experts in increasing index (the CPU executor's order); the gather of an
+// expert's tokens is a host copy before the timed region (moe_experts gathers on the device).
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "harness/run_result.hpp"
 #include "reference/text/executor.hpp"
 
 namespace g4::harness {
@@ -45,6 +54,8 @@ struct CudaFaults {
 
 // Whether this build links the simulator (gemma4_cuda_sim: the CUDA Toolkit headers were found).
 bool cuda_sim_built();
+// Whether this build links the GPU kernels (gemma4_cuda: nvcc was found when configuring).
+bool cuda_gpu_built();
 // ConfigError naming the policy when the CUDA kernels do not implement it (or it is unknown).
 void check_cuda_policy(const std::string& policy);
 // The presets the CUDA kernels implement, in preset order (every preset but fp16).
@@ -52,5 +63,14 @@ std::vector<std::string> cuda_policies();
 // The executor under test for `run --executor cuda-sim`. ConfigError when the simulator is not
 // built in, or for a policy check_cuda_policy rejects.
 std::unique_ptr<text::Executor> make_cuda_sim_executor(const std::string& policy, const CudaFaults& faults = {});
+
+// `run --executor cuda`: the GPU's name, compute capability, SMs and memory, one line.
+// ConfigError (one line) when the GPU executor is not built in or no CUDA device is usable.
+std::string cuda_gpu_device();
+// The GPU's own ceilings (cuBLAS GEMM rates, device-to-device copy bandwidth as
+// stream_read_gbs), measured now, with `device` set to cuda_gpu_device().
+MachineCeilings measure_gpu_ceilings();
+// The executor under test for `run --executor cuda`; ConfigError as cuda_gpu_device().
+std::unique_ptr<text::Executor> make_cuda_gpu_executor(const std::string& policy, const CudaFaults& faults = {});
 
 }  // namespace g4::harness

@@ -250,6 +250,7 @@ void write_impl(const Report& r, const std::string& path, const detail::AfterRun
 
   w.create_group("/machine");
   for (const auto& c : kCeilings) w.set_attr_f64("/machine", c.name, r.machine.*c.member);
+  if (!r.machine.device.empty()) w.set_attr_string("/machine", "device", r.machine.device);
 
   w.create_group("/runs");
   std::vector<std::string> id, source, variant, policy, mode, worst_tap;
@@ -307,6 +308,7 @@ class ReportReader {
 
     require_group("/machine");
     for (const auto& c : kCeilings) r.machine.*c.member = h_.attr_f64("/machine", c.name);
+    if (h_.has_attr("/machine", "device")) r.machine.device = h_.attr_string("/machine", "device");
 
     require_group("/index");
     const auto ids = strings_1d("/index/id");
@@ -546,7 +548,8 @@ std::string ceiling_text(const MachineCeilings& m, const char* sep) {
   return fmt::format("{}{}{}{}{}{}{}{}{}", one("dgemm", m.dgemm_gflops, "GFLOP/s"), sep,
                      one("sgemm", m.sgemm_gflops, "GFLOP/s"), sep,
                      one("bf16", m.bf16_gflops, "GFLOP/s"), sep, one("int8", m.int8_gops, "GOP/s"),
-                     sep, one("stream read", m.stream_read_gbs, "GB/s"));
+                     sep, one(m.device.empty() ? "stream read" : "device copy", m.stream_read_gbs, "GB/s")) +
+         (m.device.empty() ? std::string() : fmt::format("{}measured on {}", sep, m.device));
 }
 
 std::string ceiling_fraction_text(const Throughput& t) {

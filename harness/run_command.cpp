@@ -215,23 +215,37 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   std::map<std::string, std::shared_ptr<PackCache>> packs;
   G4_CHECK(o.executor == "cpu" || o.executor == "cuda-sim" || o.executor == "cuda", ConfigError,
            "--executor {}: expected cpu, cuda-sim or cuda", o.executor);
-  G4_CHECK(o.executor != "cuda", ConfigError,
-           "--executor cuda: this harness has no GPU executor built in (it links the CUDA simulator only); use "
-           "--executor cuda-sim, or scripts/cuda_check.sh for the kernels on a GPU");
-  const bool cuda_sim = o.executor == "cuda-sim";
+  const bool cuda_sim = o.executor == "cuda-sim", cuda_gpu = o.executor == "cuda";
   if (cuda_sim) {
     G4_CHECK(!o.real, ConfigError,
              "--executor cuda-sim: real-size layers would take hours in the simulator; pass --no-real");
-    if (o_in.policies.empty()) o.policies = cuda_policies();  // the presets the CUDA kernels implement
-    for (const std::string& p : o.policies) check_cuda_policy(p);
     G4_CHECK(cuda_sim_built(), ConfigError,
              "--executor cuda-sim: this build has no CUDA simulator (no CUDA Toolkit headers when it was configured)");
   }
-  // The naive twin of the ratio rule is the CPU executor's for every executor (for cuda-sim:
-  // exact accumulation of the same bf16/fp32 inputs, i.e. the simulator's cuBLAS-precision rule,
-  // and both executors' numbers are relative to one baseline).
-  ctx.make_executor = [&packs, cuda_sim](const std::string& policy, bool naive) -> std::unique_ptr<text::Executor> {
+  std::string gpu_device;
+  if (cuda_gpu) gpu_device = cuda_gpu_device();  // one line (exit 2) without a GPU executor or a device
+  if (cuda_sim || cuda_gpu) {
+    if (o_in.policies.empty()) {  // the presets the CUDA kernels implement
+      o.policies = cuda_policies();
+      std::erase_if(real_policies, [](const std::string& p) {
+        try {
+          check_cuda_policy(p);
+          return false;
+        } catch (const ConfigError&) {
+          return true;
+        }
+      });
+    }
+    for (const std::string& p : o.policies) check_cuda_policy(p);
+    for (const std::string& p : real_policies) check_cuda_policy(p);
+  }
+  // The naive twin of the ratio rule is the CPU executor's for every executor (for the CUDA
+  // executors: exact accumulation of the same bf16/fp32 inputs, i.e. the simulator's cuBLAS-
+  // precision rule, and every executor's numbers are relative to one baseline).
+  ctx.make_executor = [&packs, cuda_sim, cuda_gpu](const std::string& policy,
+                                                  bool naive) -> std::unique_ptr<text::Executor> {
     if (cuda_sim && !naive) return make_cuda_sim_executor(policy);
+    if (cuda_gpu && !naive) return make_cuda_gpu_executor(policy);
     auto& cache = packs[policy];
     if (!cache) cache = std::make_shared<PackCache>();
     return std::make_unique<CpuExecutor>(cpu::policy_by_name(policy), naive, cache);
@@ -249,12 +263,13 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
 
   Report report;
   report.provenance = collect_provenance(argc, argv, o.seed, o.tolerances);
-  if (!o.quiet) fmt::print(stderr, "measuring this machine's ceilings ...\n");
-  report.machine = measure_ceilings();
+  // The ceilings of the machine whose kernels are timed: the GPU's for --executor cuda.
+  if (!o.quiet) fmt::print(stderr, "measuring {}'s ceilings ...\n", cuda_gpu ? gpu_device : "this machine");
+  report.machine = cuda_gpu ? measure_gpu_ceilings() : measure_ceilings();
   if (!o.quiet)
-    fmt::print(stderr, "  dgemm {:.1f} GFLOP/s, sgemm {:.1f}, bf16 {:.1f}, int8 {:.1f} GOP/s, stream {:.1f} GB/s\n",
+    fmt::print(stderr, "  dgemm {:.1f} GFLOP/s, sgemm {:.1f}, bf16 {:.1f}, int8 {:.1f} GOP/s, {} {:.1f} GB/s\n",
                report.machine.dgemm_gflops, report.machine.sgemm_gflops, report.machine.bf16_gflops,
-               report.machine.int8_gops, report.machine.stream_read_gbs);
+               report.machine.int8_gops, cuda_gpu ? "device copy" : "stream", report.machine.stream_read_gbs);
 
   const std::vector<RealLayer> layers = o.real ? real_layers(o) : std::vector<RealLayer>{};
   const std::size_t total = (o.golden ? o.goldens.size() : 0) + layers.size();

@@ -22,10 +22,13 @@ struct Provenance {
   int threads = 0;
 };
 
-// This machine's ceilings, measured at start-up in the same run (DESIGN.md section 6).
+// This machine's ceilings, measured at start-up in the same run (DESIGN.md section 6). For
+// `run --executor cuda` they are the GPU's: cuBLAS GEMM rates, and the device-to-device copy
+// bandwidth (bytes read + written per second) as stream_read_gbs.
 struct MachineCeilings {
   double dgemm_gflops = kNaN, sgemm_gflops = kNaN, bf16_gflops = kNaN, int8_gops = kNaN;
   double stream_read_gbs = kNaN;
+  std::string device;  // "" = this host's CPU; else the GPU measured (harness/cuda_executor.hpp)
 };
 
 struct NodeResult {

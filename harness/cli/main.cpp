@@ -43,7 +43,7 @@ constexpr const char* kUsage =
     "  gemma4-harness run [--golden B1,B2] [--policies P1,P2] [--variants V1,V2] [--layers sliding,full,kv-shared,moe]\n"
     "                     [--tokens N] [--context N] [--modes teacher,free] [--no-real] [--no-golden] [--seed N] [--threads N]\n"
     "                     [--repeats N] [--out PATH.h5] [--tolerances FILE] [--quiet] [--memory-budget BYTES[K|M|G]]\n"
-    "                     [--executor cpu|cuda-sim|cuda]   (cuda-sim: CUDA kernels in the simulator, untimed)\n"
+    "                     [--executor cpu|cuda-sim|cuda]   (cuda-sim: CUDA kernels in the simulator, untimed; cuda: on the GPU)\n"
     "  gemma4-harness tables [specs|params|memory|kv|flops]   (no name: all of them)\n"
     "  gemma4-harness report show R.h5 [--markdown]\n"
     "  gemma4-harness report html R.h5 --out R.html\n"

@@ -38,6 +38,8 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, Stream stream =
 void fill_zero(void* dst, std::size_t bytes, Stream stream = nullptr);  // asynchronous
 void synchronize(Stream stream = nullptr);
 
+// A stream ordered with the legacy default stream both ways (GPU: cudaStreamCreate, blocking), so
+// the copies above with stream == nullptr see its kernels' results; nullptr in the simulator.
 Stream create_stream();
 void destroy_stream(Stream stream) noexcept;
 

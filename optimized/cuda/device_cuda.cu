@@ -68,7 +68,9 @@ void synchronize(Stream s) { check(cudaStreamSynchronize(cs(s)), "cudaStreamSync
 
 Stream create_stream() {
   cudaStream_t s = nullptr;
-  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  // A blocking stream: the copies on the legacy default stream (copy_to_host with no stream)
+  // wait for its kernels, and its kernels wait for those copies.
+  check(cudaStreamCreate(&s), "cudaStreamCreate");
   return s;
 }
 void destroy_stream(Stream s) noexcept {
