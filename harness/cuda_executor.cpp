@@ -21,16 +21,16 @@ bool cuda_quant_gemm(const cpu::Policy& p) {
 }
 }  // namespace
 
+bool cuda_supports(const cpu::Policy& p) {
+  const auto all = [&p](cpu::Fmt f) { return p.weights == f && p.gemm_in == f && p.storage == f && p.kv == f; };
+  return all(cpu::Fmt::kF32) || all(cpu::Fmt::kBF16) || all(cpu::Fmt::kF16) || cuda_quant_gemm(p);
+}
+
 void check_cuda_policy(const std::string& name) {
   const cpu::Policy p = cpu::policy_by_name(name);  // ConfigError for an unknown name
-  const bool all_f32 = p.weights == cpu::Fmt::kF32 && p.gemm_in == cpu::Fmt::kF32 && p.storage == cpu::Fmt::kF32 &&
-                       p.kv == cpu::Fmt::kF32;
-  const bool all_bf16 = p.weights == cpu::Fmt::kBF16 && p.gemm_in == cpu::Fmt::kBF16 &&
-                        p.storage == cpu::Fmt::kBF16 && p.kv == cpu::Fmt::kBF16;
-  G4_CHECK(all_f32 || all_bf16 || cuda_quant_gemm(p), ConfigError,
-           "policy '{}' (weights {}, GEMM inputs {}, storage {}, KV {}): the CUDA executor has no kernels for it "
-           "(fp16 storage is not implemented in optimized/cuda); supported: fp32, bf16, fp8-e4m3, int8, int8-w8a16, "
-           "int4-g32, int4-g128",
+  G4_CHECK(cuda_supports(p), ConfigError,
+           "policy '{}' (weights {}, GEMM inputs {}, storage {}, KV {}): the CUDA executor has no kernels for it; "
+           "supported: fp32, bf16, fp16, fp8-e4m3, int8, int8-w8a16, int4-g32, int4-g128",
            name, cpu::fmt_name(p.weights), cpu::fmt_name(p.gemm_in), cpu::fmt_name(p.storage), cpu::fmt_name(p.kv));
 }
 

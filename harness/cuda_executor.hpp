@@ -14,23 +14,23 @@
 // storage format (rounded once, in the kernel), and outputs are copied back and widened exactly.
 //
 // Policies: fp32 (float32 storage, K and V; the SIMT fp32 GEMM), bf16 (bf16 storage, K and
-// V, weights and GEMM inputs; the tensor-core GEMM with fp32 accumulation), and the quantised
+// V, weights and GEMM inputs; the tensor-core GEMM with fp32 accumulation), the quantised
 // ones with bf16 storage and KV — int8 (W8A8: mma.sync s8, per-token activation scales),
 // int8-w8a16, int4-g32, int4-g128, fp8-e4m3 (weights decoded to bf16 in the GEMM's load path) —
 // with the CPU executor's semantics: weights quantised as pack_weight does (quant_weight.hpp),
 // activations quantised per token on the device from the stored bf16 values; their experts run
-// per expert like fp32's, through the quantised GEMMs. The kernels have no fp16 storage, so fp16
-// is a ConfigError naming the policy (check_cuda_policy).
+// per expert like fp32's, through the quantised GEMMs; and fp16 (fp16 storage, K and V, weights
+// and GEMM inputs: the fp16 tensor-core GEMM; overflow beyond ±65504 is ±inf, as on the CPU).
 //
-// Node -> kernel: linear -> gemm_f32 / gemm_bf16 (tensor cores; K zero-padded to a multiple of
+// Node -> kernel: linear -> gemm_f32 / gemm_bf16 / gemm_f16 (tensor cores; K zero-padded to a multiple of
 // 8, which adds exact zeros); rms_norm -> add_rms_norm (no residual); rope -> rope (float32
 // cos/sin table over the distinct positions, cpu::rope_table_at); attention -> flash attention;
 // gelu, add, mul, scale -> graph_ops kernels; softcap -> softcap; route -> route (float32 in every
 // policy); experts -> bf16: moe_experts (plan, fused gated grouped GEMM, down GEMM, combine; D
 // and Fe zero-padded to multiples of 8: the padded gate/up rows give gelu(0)·0 = 0 and the
 // padded down columns multiply zeros, so the padding is exact) and the bf16 rounding of the
-// float32 sum (to_16bit); fp32 and the quantised policies: per expert, the gate and up GEMMs,
-// gelu_tanh, mul, (quantised: the hidden stored in bf16 by to_16bit), the down GEMM and axpy_rows
+// float32 sum (to_16bit); fp32, fp16 and the quantised policies: per expert, the gate and up
+// GEMMs, gelu_tanh, mul, (16-bit: the hidden stored by to_16bit), the down GEMM and axpy_rows
 // into the float32 sum, experts in increasing index (the CPU executor's order); the gather of an
 // expert's tokens is a host copy before the timed region (moe_experts gathers on the device).
 #include <memory>
@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "harness/run_result.hpp"
+#include "optimized/cpu/policy.hpp"
 #include "reference/text/executor.hpp"
 
 namespace g4::harness {
@@ -56,9 +57,13 @@ struct CudaFaults {
 bool cuda_sim_built();
 // Whether this build links the GPU kernels (gemma4_cuda: nvcc was found when configuring).
 bool cuda_gpu_built();
+// Whether the CUDA kernels implement a policy: all-fp32, all-bf16, all-fp16, or the quantised
+// GEMMs' (weights, GEMM input) pairs with bf16 storage and KV (int4: symmetric, groups a
+// multiple of 32).
+bool cuda_supports(const cpu::Policy& policy);
 // ConfigError naming the policy when the CUDA kernels do not implement it (or it is unknown).
 void check_cuda_policy(const std::string& policy);
-// The presets the CUDA kernels implement, in preset order (every preset but fp16).
+// The presets the CUDA kernels implement, in preset order (every preset).
 std::vector<std::string> cuda_policies();
 // The executor under test for `run --executor cuda-sim`. ConfigError when the simulator is not
 // built in, or for a policy check_cuda_policy rejects.

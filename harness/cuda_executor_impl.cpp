@@ -19,6 +19,7 @@
 #include "optimized/cuda/ops.hpp"
 #include "optimized/cuda/quant_weight.hpp"
 #include "optimized/formats/bf16.hpp"
+#include "optimized/formats/fp16.hpp"
 #include "reference/common/check.hpp"
 
 namespace g4::harness::G4_CUDA_BACKEND {
@@ -26,9 +27,12 @@ namespace g4::harness::G4_CUDA_BACKEND {
 namespace {
 
 using bf16 = __nv_bfloat16;
-static_assert(sizeof(bf16) == sizeof(std::uint16_t), "bf16 is a 16-bit pattern");
+using f16 = __half;
+static_assert(sizeof(bf16) == sizeof(std::uint16_t) && sizeof(f16) == sizeof(std::uint16_t), "16-bit patterns");
 template <class T>
 using Buf = cuda::DeviceBuffer<T>;
+// The executors run our tensor-core kernels; cuBLAS is the benchmarks' and tests' baseline.
+constexpr cuda::GemmBackend kTC = cuda::GemmBackend::tensor_core;
 
 std::size_t sz(index_t n) { return static_cast<std::size_t>(n); }
 
@@ -47,8 +51,8 @@ std::uint64_t fingerprint(const double* w, std::size_t n) {
   return (h ^ last) * 1099511628211ULL;
 }
 
-// A float64 matrix [r, c] in the storage type T on the host (float: RN to float32; bf16: RN to
-// bf16, the same rounding as the CPU executor's load), rows padded to cp >= c with zeros.
+// A float64 matrix [r, c] in the storage type T on the host (float: RN to float32; bf16, fp16:
+// RN to the format, the CPU executor's load: optimized/formats), rows padded to cp >= c with zeros.
 template <class T>
 std::vector<T> to_host(const double* x, index_t r, index_t c, index_t cp);
 template <>
@@ -58,13 +62,24 @@ std::vector<float> to_host<float>(const double* x, index_t r, index_t c, index_t
     for (index_t j = 0; j < c; ++j) y[sz(i * cp + j)] = static_cast<float>(x[i * c + j]);
   return y;
 }
-template <>
-std::vector<bf16> to_host<bf16>(const double* x, index_t r, index_t c, index_t cp) {
+template <class T>
+std::vector<T> to_host_16(const double* x, index_t r, index_t c, index_t cp) {
   std::vector<std::uint16_t> bits(sz(r * cp), 0);
-  for (index_t i = 0; i < r; ++i) formats::quantize_bf16(x + i * c, &bits[sz(i * cp)], sz(c));
-  std::vector<bf16> y(bits.size());
+  for (index_t i = 0; i < r; ++i) {
+    if constexpr (std::is_same_v<T, bf16>) formats::quantize_bf16(x + i * c, &bits[sz(i * cp)], sz(c));
+    else formats::quantize_fp16(x + i * c, &bits[sz(i * cp)], sz(c));
+  }
+  std::vector<T> y(bits.size());
   std::memcpy(static_cast<void*>(y.data()), bits.data(), bits.size() * 2);
   return y;
+}
+template <>
+std::vector<bf16> to_host<bf16>(const double* x, index_t r, index_t c, index_t cp) {
+  return to_host_16<bf16>(x, r, c, cp);
+}
+template <>
+std::vector<f16> to_host<f16>(const double* x, index_t r, index_t c, index_t cp) {
+  return to_host_16<f16>(x, r, c, cp);
 }
 template <class T>
 std::vector<T> to_host(const Mat& x, index_t cols_padded = 0) {
@@ -91,7 +106,8 @@ Mat to_mat(const Buf<T>& d, index_t r, index_t c, index_t ld = 0) {
   for (index_t i = 0; i < r; ++i)
     for (index_t j = 0; j < c; ++j) {
       if constexpr (std::is_same_v<T, float>) m(sz(i), sz(j)) = y[sz(i * ld + j)];
-      else m(sz(i), sz(j)) = static_cast<double>(__bfloat162float(y[sz(i * ld + j)]));
+      else if constexpr (std::is_same_v<T, bf16>) m(sz(i), sz(j)) = static_cast<double>(__bfloat162float(y[sz(i * ld + j)]));
+      else m(sz(i), sz(j)) = static_cast<double>(__half2float(y[sz(i * ld + j)]));
     }
   return m;
 }
@@ -99,8 +115,20 @@ Mat to_mat(const Buf<T>& d, index_t r, index_t c, index_t ld = 0) {
 index_t round8(index_t n) { return (n + 7) / 8 * 8; }
 index_t round16(index_t n) { return (n + 15) / 16 * 16; }
 
-std::uint16_t* bits(bf16* p) { return reinterpret_cast<std::uint16_t*>(p); }
-const std::uint16_t* bits(const bf16* p) { return reinterpret_cast<const std::uint16_t*>(p); }
+template <class T>
+std::uint16_t* bits(T* p) {
+  static_assert(sizeof(T) == 2);
+  return reinterpret_cast<std::uint16_t*>(p);
+}
+template <class T>
+const std::uint16_t* bits(const T* p) {
+  static_assert(sizeof(T) == 2);
+  return reinterpret_cast<const std::uint16_t*>(p);
+}
+template <class T>
+constexpr cuda::Fmt16 fmt16() {
+  return std::is_same_v<T, bf16> ? cuda::Fmt16::bf16 : cuda::Fmt16::fp16;
+}
 
 // A quantised weight on the device (codes and scales as quantize_weight makes them).
 struct DevQuantWeight {
@@ -126,8 +154,9 @@ class CudaExecutor : public text::Executor, public KernelTimed {
  public:
   CudaExecutor(cpu::Policy policy, CudaFaults faults)
       : policy_(std::move(policy)),
-        bf16_(policy_.storage == cpu::Fmt::kBF16),
-        quant_(policy_.weights != cpu::Fmt::kF32 && policy_.weights != cpu::Fmt::kBF16),
+        store_(policy_.storage == cpu::Fmt::kF32 ? Store::f32 : policy_.storage == cpu::Fmt::kBF16 ? Store::bf16 : Store::f16),
+        quant_(policy_.weights != cpu::Fmt::kF32 && policy_.weights != cpu::Fmt::kBF16 &&
+               policy_.weights != cpu::Fmt::kF16),
         faults_(faults),
         simulated_(cuda::device_info().simulated),
         stream_(cuda::create_stream()) {
@@ -151,6 +180,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   void begin_layer(index_t) override {
     w32_.clear();
     w16_.clear();
+    wh_.clear();
     wq_.clear();
     moe16_.clear();
   }
@@ -158,7 +188,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   Mat linear(const std::string&, const Mat& x, const Mat& w) override {
     G4_CHECK(cols(x) == cols(w), ShapeError, "linear: [{}, {}] · [{}, {}]ᵀ", rows(x), cols(x), rows(w), cols(w));
     const index_t M = rows(x), N = rows(w), K = cols(w);
-    if (!bf16_) {
+    if (store_ == Store::f32) {
       const Buf<float> a = to_device<float>(x);
       const Buf<float>& wd = weight32(w.data(), N, K);
       Buf<float> c(sz(M * N));
@@ -174,27 +204,30 @@ class CudaExecutor : public text::Executor, public KernelTimed {
       kernel([&] { qgemm(a.data(), M, wq, c.data(), N, scratch); });
       return to_mat(c, M, N);
     }
-    const index_t Kp = round8(K);  // the tensor-core GEMM's 16-byte cp.async chunks
-    const Buf<bf16> a = to_device<bf16>(x, Kp);
-    const Buf<bf16>& wd = weight16(w.data(), N, K, Kp);
-    Buf<bf16> c(sz(M * N));
-    kernel([&] {
-      cuda::gemm_bf16(cuda::GemmBackend::tensor_core, a.data(), wd.data(), c.data(), cuda::GemmShape{M, N, Kp},
-                      stream_);
+    return stored([&]<class T>() -> Mat {  // bf16 / fp16: the tensor-core GEMM, output rounded once to T
+      if constexpr (std::is_same_v<T, float>) {
+        throw Error("cuda executor: fp32 linear reached the 16-bit path");
+      } else {
+        const index_t Kp = round8(K);  // the tensor-core GEMM's 16-byte cp.async chunks
+        const Buf<T> a = to_device<T>(x, Kp);
+        const Buf<T>& wd = weight16<T>(w.data(), N, K, Kp);
+        Buf<T> c(sz(M * N));
+        kernel([&] { gemm16<T>(a.data(), wd.data(), c.data(), cuda::GemmShape{M, N, Kp}); });
+        return to_mat(c, M, N);
+      }
     });
-    return to_mat(c, M, N);
   }
 
   Mat rms_norm(const std::string&, const Mat& x, const Vec* w, double eps, index_t dim) override {
-    return bf16_ ? rms_norm_t<bf16>(x, w, eps, dim) : rms_norm_t<float>(x, w, eps, dim);
+    return stored([&]<class T>() { return rms_norm_t<T>(x, w, eps, dim); });
   }
   Mat rope(const std::string&, const Mat& x, const std::vector<index_t>& positions, const Vec& inv_freq,
            index_t head_dim) override {
-    return bf16_ ? rope_t<bf16>(x, positions, inv_freq, head_dim) : rope_t<float>(x, positions, inv_freq, head_dim);
+    return stored([&]<class T>() { return rope_t<T>(x, positions, inv_freq, head_dim); });
   }
   Mat attention(const std::string&, const Mat& q, const Mat& k, const Mat& v, const std::vector<std::uint8_t>& allowed,
                 const ops::AttentionShape& a, Mat*) override {
-    return bf16_ ? attention_t<bf16>(q, k, v, allowed, a) : attention_t<float>(q, k, v, allowed, a);
+    return stored([&]<class T>() { return attention_t<T>(q, k, v, allowed, a); });
   }
   Mat gelu(const std::string&, const Mat& x) override {
     return unary(x, [this](const auto* in, auto* out, std::int64_t n) { cuda::gelu_tanh(in, out, n, stream_); });
@@ -206,7 +239,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   Mat softcap(const std::string&, const Mat& x, double cap) override {
     const auto c = static_cast<float>(cap);
     if (faults_.drop_softcap)  // the fault: no launch; the output is the stored input
-      return bf16_ ? to_mat(to_device<bf16>(x), rows(x), cols(x)) : to_mat(to_device<float>(x), rows(x), cols(x));
+      return stored([&]<class T>() { return to_mat(to_device<T>(x), rows(x), cols(x)); });
     return unary(x, [this, c](const auto* in, auto* out, std::int64_t n) { cuda::softcap(in, out, n, c, stream_); });
   }
   Mat mul(const std::string&, const Mat& a, const Mat& b) override {
@@ -238,7 +271,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
 
   Mat experts(const std::string&, const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
               const std::vector<double>& down, index_t E, index_t Fe) override {
-    if (bf16_ && !quant_) return experts_bf16(xe, r, gate_up, down, E, Fe);
+    if (store_ == Store::bf16 && !quant_) return experts_bf16(xe, r, gate_up, down, E, Fe);
     return experts_per_expert(xe, r, gate_up, down, E, Fe);
   }
 
@@ -275,10 +308,21 @@ class CudaExecutor : public text::Executor, public KernelTimed {
     if (fresh) it->second = up(to_host<float>(w, N, K, K));
     return it->second;
   }
-  const Buf<bf16>& weight16(const double* w, index_t N, index_t K, index_t Kp) {
-    auto [it, fresh] = w16_.try_emplace(key(w, N, K));
-    if (fresh) it->second = up(to_host<bf16>(w, N, K, Kp));
+  template <class T>
+  const Buf<T>& weight16(const double* w, index_t N, index_t K, index_t Kp) {
+    auto& cache = [this]() -> auto& {
+      if constexpr (std::is_same_v<T, bf16>) return w16_;
+      else return wh_;
+    }();
+    auto [it, fresh] = cache.try_emplace(key(w, N, K));
+    if (fresh) it->second = up(to_host<T>(w, N, K, Kp));
     return it->second;
+  }
+  // C = A·Wᵀ on the tensor cores, 16-bit inputs T (bf16 or fp16), output OutT (float or T).
+  template <class T, class OutT>
+  void gemm16(const T* a, const T* w, OutT* c, const cuda::GemmShape& s) {
+    if constexpr (std::is_same_v<T, bf16>) cuda::gemm_bf16<OutT>(kTC, a, w, c, s, stream_);
+    else cuda::gemm_f16<OutT>(kTC, a, w, c, s, stream_);
   }
 
   // Quantised policies: row length the kernels need (W8A8: 16 int8 per cp.async chunk; the
@@ -317,24 +361,35 @@ class CudaExecutor : public text::Executor, public KernelTimed {
     const index_t N = w.N, Kp = w.K;
     const cuda::GemmShape shape{M, N, Kp, 0, 0, ldc};
     if (policy_.gemm_in == cpu::Fmt::kBF16) {
-      cuda::gemm_dequant<OutT>(a, nullptr, w.view(), c, shape, stream_);
+      cuda::gemm_dequant<OutT>(kTC, a, nullptr, w.view(), c, shape, stream_);
       return;
     }
-    cuda::from_16bit(cuda::Fmt16::bf16, bits(a), s.af.data(), M * Kp, stream_);
+    cuda::from_16bit(fmt16<bf16>(), bits(a), s.af.data(), M * Kp, stream_);
     if (policy_.gemm_in == cpu::Fmt::kInt8) {
       cuda::quantize_rows(cuda::RowFmt::int8, s.af.data(), s.q.data(), s.sa.data(), M, Kp, stream_);
-      cuda::gemm_w8a8<OutT>(reinterpret_cast<const std::int8_t*>(s.q.data()), s.sa.data(), w.s8(), w.scales.data(), c,
-                            shape, stream_);
+      cuda::gemm_w8a8<OutT>(kTC, reinterpret_cast<const std::int8_t*>(s.q.data()), s.sa.data(), w.s8(),
+                            w.scales.data(), c, shape, stream_);
     } else {
       cuda::quantize_rows(cuda::RowFmt::fp8_e4m3, s.af.data(), s.q.data(), s.sa.data(), M, Kp, stream_);
-      cuda::gemm_dequant<OutT>(s.q.data(), s.sa.data(), w.view(), c, shape, stream_);
+      cuda::gemm_dequant<OutT>(kTC, s.q.data(), s.sa.data(), w.view(), c, shape, stream_);
     }
+  }
+
+  // f.operator()<T>() with T the storage type.
+  template <class F>
+  Mat stored(F&& f) {
+    switch (store_) {
+      case Store::f32: return f.template operator()<float>();
+      case Store::bf16: return f.template operator()<bf16>();
+      case Store::f16: return f.template operator()<f16>();
+    }
+    throw Error("cuda executor: unknown storage format");
   }
 
   // Element-wise ops, out of place (a repeated in-place kernel would change its own input).
   template <class F>
   Mat unary(const Mat& x, F&& launch) {
-    return bf16_ ? unary_t<bf16>(x, launch) : unary_t<float>(x, launch);
+    return stored([&]<class T>() { return unary_t<T>(x, launch); });
   }
   template <class T, class F>
   Mat unary_t(const Mat& x, F& launch) {
@@ -347,7 +402,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   template <class F>
   Mat binary(const Mat& a, const Mat& b, F&& launch) {
     G4_CHECK(a.size() == b.size(), ShapeError, "element-wise op: {} vs {} elements", a.size(), b.size());
-    return bf16_ ? binary_t<bf16>(a, b, launch) : binary_t<float>(a, b, launch);
+    return stored([&]<class T>() { return binary_t<T>(a, b, launch); });
   }
   template <class T, class F>
   Mat binary_t(const Mat& a, const Mat& b, F& launch) {
@@ -452,105 +507,108 @@ class CudaExecutor : public text::Executor, public KernelTimed {
     kernel([&] {
       cuda::moe_experts(x.data(), index_d.data(), weights_d.data(), it->second.first.data(), it->second.second.data(),
                         out.data(), cuda::MoeShape{T, Dp, Fp, E, K}, scratch, stream_);
-      cuda::to_16bit(cuda::Fmt16::bf16, out.data(), bits(out16.data()), T * Dp, stream_);
+      cuda::to_16bit(fmt16<bf16>(), out.data(), bits(out16.data()), T * Dp, stream_);
     });
     return to_mat(out16, T, D, Dp);
   }
 
-  // fp32 and the quantised policies: per expert, the gathered tokens (a host copy, before the
-  // timed region) through the gate and up GEMMs (fp32: gemm_f32; quantised: the policy's GEMM
-  // with float32 output), gelu_tanh(gate) · up in float32 (quantised: the hidden stored in bf16,
-  // to_16bit, as the CPU executor stores it), the down GEMM (float32), axpy_rows into the float32
-  // sum, experts in increasing index; the node's output in the storage format (bf16: to_16bit).
-  // Gate and up are separate weights ([Fe, D] each): per-row quantisation makes them the halves
-  // of the [2Fe, D] matrix, and every output element is the same dot product either way.
+  // fp32, fp16 and the quantised policies: per expert, the gathered tokens (a host copy, before
+  // the timed region) through the gate and up GEMMs (float32 output), gelu_tanh(gate) · up in
+  // float32, the hidden stored in the storage format (16-bit: to_16bit) as the CPU executor
+  // stores it, the down GEMM (float32), axpy_rows into the float32 sum, experts in increasing
+  // index; the node's output in the storage format (16-bit: to_16bit). Gate and up are separate
+  // weights ([Fe, D] each): per-row quantisation makes them the halves of the [2Fe, D] matrix,
+  // and every output element is the same dot product either way.
   Mat experts_per_expert(const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
                          const std::vector<double>& down, index_t E, index_t Fe) {
-    const index_t T = rows(xe), D = cols(xe);
-    const index_t Dp = quant_ ? padded_k(D) : D, Fp = quant_ ? padded_k(Fe) : Fe;  // fp32: no padding
+    return stored([&]<class T>() { return experts_t<T>(xe, r, gate_up, down, E, Fe); });
+  }
+  // T: float (fp32: gemm_f32, no padding), bf16 (the quantised policies: qgemm; bf16 without
+  // quantisation takes moe_experts), fp16 (the fp16 tensor-core GEMM).
+  template <class T>
+  Mat experts_t(const Mat& xe, const ops::RouterOutput& r, const std::vector<double>& gate_up,
+                const std::vector<double>& down, index_t E, index_t Fe) {
+    constexpr bool f32 = std::is_same_v<T, float>, quant = std::is_same_v<T, bf16>;
+    const index_t T_ = rows(xe), D = cols(xe);
+    const auto pad = [this](index_t k) { return f32 ? k : quant ? padded_k(k) : round8(k); };
+    const index_t Dp = pad(D), Fp = pad(Fe);
+    struct Weights {  // one expert's gate, up ([Fe, Dp]) and down ([D, Fp])
+      const Buf<T>* dense[3] = {nullptr, nullptr, nullptr};
+      const DevQuantWeight* q[3] = {nullptr, nullptr, nullptr};
+    };
     struct Group {
-      index_t n = 0, e = 0;
-      Buf<float> x32;  // fp32: [n, D]
-      Buf<bf16> x16;   // quantised: [n, Dp]
+      index_t n = 0;
+      Buf<T> x;  // [n, Dp]
       Buf<int> tok;
       Buf<float> wt;
+      Weights w;
     };
     std::vector<Group> groups;
-    const std::vector<float> x32 = quant_ ? std::vector<float>{} : to_host<float>(xe);
-    const std::vector<bf16> x16 = quant_ ? to_host<bf16>(xe, Dp) : std::vector<bf16>{};
+    const std::vector<T> x = to_host<T>(xe, Dp);
     index_t n_max = 0;
     for (index_t e = 0; e < E; ++e) {
       const auto [tok, wt] = ops::tokens_of_expert<int, float>(r, e);
       if (tok.empty()) continue;
       Group g;
       g.n = static_cast<index_t>(tok.size());
-      g.e = e;
-      const index_t w = quant_ ? Dp : D;
-      if (quant_) {
-        std::vector<bf16> xs(sz(g.n * Dp));
-        for (index_t i = 0; i < g.n; ++i) std::copy_n(&x16[sz(tok[sz(i)] * Dp)], Dp, &xs[sz(i * Dp)]);
-        g.x16 = up(xs);
-      } else {
-        std::vector<float> xs(sz(g.n * w));
-        for (index_t i = 0; i < g.n; ++i) std::copy_n(&x32[sz(tok[sz(i)] * D)], D, &xs[sz(i * D)]);
-        g.x32 = up(xs);
-      }
+      std::vector<T> xs(sz(g.n * Dp));
+      for (index_t i = 0; i < g.n; ++i) std::copy_n(&x[sz(tok[sz(i)] * Dp)], Dp, &xs[sz(i * Dp)]);
+      g.x = up(xs);
       g.tok = up(tok);
       g.wt = up(wt);
+      const double* gu = &gate_up[sz(e * 2 * Fe * D)];
+      const double* dn = &down[sz(e * D * Fe)];
+      const struct {
+        const double* w;
+        index_t N, K, Kp;
+      } mats[3] = {{gu, Fe, D, Dp}, {gu + Fe * D, Fe, D, Dp}, {dn, D, Fe, Fp}};
+      for (int m = 0; m < 3; ++m) {  // converted once per layer
+        if constexpr (f32) g.w.dense[m] = &weight32(mats[m].w, mats[m].N, mats[m].K);
+        else if constexpr (quant) g.w.q[m] = &weightq(mats[m].w, mats[m].N, mats[m].K, mats[m].Kp);
+        else g.w.dense[m] = &weight16<T>(mats[m].w, mats[m].N, mats[m].K, mats[m].Kp);
+      }
       n_max = std::max(n_max, g.n);
       groups.push_back(std::move(g));
     }
-    // Per-expert weights (converted once per layer) and scratch sized for the largest group. The
-    // hidden's padding columns [Fe, Fp) are zeroed once: the GEMMs never write them and
-    // gelu(0)·0 = 0 keeps them zero.
-    struct W {
-      const Buf<float>* gate32 = nullptr;
-      const Buf<float>* up32 = nullptr;
-      const Buf<float>* down32 = nullptr;
-      const DevQuantWeight* gateq = nullptr;
-      const DevQuantWeight* upq = nullptr;
-      const DevQuantWeight* downq = nullptr;
-    };
-    std::vector<W> ws(groups.size());
-    for (std::size_t i = 0; i < groups.size(); ++i) {
-      const double* g = &gate_up[sz(groups[i].e * 2 * Fe * D)];
-      const double* d = &down[sz(groups[i].e * D * Fe)];
-      if (quant_) ws[i] = {nullptr, nullptr, nullptr, &weightq(g, Fe, D, Dp), &weightq(g + Fe * D, Fe, D, Dp), &weightq(d, D, Fe, Fp)};
-      else ws[i] = {&weight32(g, Fe, D), &weight32(g + Fe * D, Fe, D), &weight32(d, D, Fe)};
-    }
-    Buf<float> gate(sz(n_max * Fp)), upv(sz(n_max * Fp)), y(sz(n_max * D)), out(sz(T * D));
-    Buf<bf16> h(quant_ ? sz(n_max * Fp) : 0), out16(bf16_ ? sz(T * D) : 0);
+    // Scratch sized for the largest group. The hidden's padding columns [Fe, Fp) are zeroed once:
+    // the GEMMs never write them and gelu(0)·0 = 0 keeps them zero.
+    Buf<float> gate(sz(n_max * Fp)), upv(sz(n_max * Fp)), y(sz(n_max * D)), out(sz(T_ * D));
+    Buf<T> h(f32 ? 0 : sz(n_max * Fp)), out16(f32 ? 0 : sz(T_ * D));
     gate.zero(stream_);
     upv.zero(stream_);
     QuantScratch qs_in = quant_scratch(n_max, Dp), qs_h = quant_scratch(n_max, Fp);
+    // c [M, N] (row stride ldc, 0 = N) = a · weight m ᵀ in float32.
+    const auto gemm = [&](const Group& g, int m, const T* a, float* c, index_t ldc, QuantScratch& qs) {
+      const index_t N = m < 2 ? Fe : D, K = m < 2 ? Dp : Fp;
+      if constexpr (f32) cuda::gemm_f32(a, g.w.dense[m]->data(), c, cuda::GemmShape{g.n, N, K, 0, 0, ldc}, stream_);
+      else if constexpr (quant) qgemm(a, g.n, *g.w.q[m], c, ldc, qs);
+      else gemm16<T, float>(a, g.w.dense[m]->data(), c, cuda::GemmShape{g.n, N, K, 0, 0, ldc});
+    };
     kernel([&] {
       out.zero(stream_);
-      for (std::size_t i = 0; i < groups.size(); ++i) {
-        const Group& g = groups[i];
-        if (quant_) {
-          qgemm(g.x16.data(), g.n, *ws[i].gateq, gate.data(), Fp, qs_in);
-          qgemm(g.x16.data(), g.n, *ws[i].upq, upv.data(), Fp, qs_in);
-        } else {
-          cuda::gemm_f32(g.x32.data(), ws[i].gate32->data(), gate.data(), cuda::GemmShape{g.n, Fe, D}, stream_);
-          cuda::gemm_f32(g.x32.data(), ws[i].up32->data(), upv.data(), cuda::GemmShape{g.n, Fe, D}, stream_);
-        }
+      for (const Group& g : groups) {
+        gemm(g, 0, g.x.data(), gate.data(), Fp, qs_in);
+        gemm(g, 1, g.x.data(), upv.data(), Fp, qs_in);
         cuda::gelu_tanh(gate.data(), gate.data(), g.n * Fp, stream_);
         cuda::mul(gate.data(), upv.data(), gate.data(), g.n * Fp, stream_);
-        if (quant_) {
-          cuda::to_16bit(cuda::Fmt16::bf16, gate.data(), bits(h.data()), g.n * Fp, stream_);
-          qgemm(h.data(), g.n, *ws[i].downq, y.data(), 0, qs_h);
+        if constexpr (f32) {
+          gemm(g, 2, gate.data(), y.data(), 0, qs_h);
         } else {
-          cuda::gemm_f32(gate.data(), ws[i].down32->data(), y.data(), cuda::GemmShape{g.n, D, Fe}, stream_);
+          cuda::to_16bit(fmt16<T>(), gate.data(), bits(h.data()), g.n * Fp, stream_);
+          gemm(g, 2, h.data(), y.data(), 0, qs_h);
         }
         cuda::axpy_rows(y.data(), g.tok.data(), g.wt.data(), out.data(), g.n, D, stream_);
       }
-      if (bf16_) cuda::to_16bit(cuda::Fmt16::bf16, out.data(), bits(out16.data()), T * D, stream_);
+      if constexpr (!f32) cuda::to_16bit(fmt16<T>(), out.data(), bits(out16.data()), T_ * D, stream_);
     });
-    return bf16_ ? to_mat(out16, T, D) : to_mat(out, T, D);
+    if constexpr (f32) return to_mat(out, T_, D);
+    else return to_mat(out16, T_, D);
   }
 
   cpu::Policy policy_;
-  bool bf16_;
+  // The storage format of activations and K/V: float32, bf16 or fp16 (check_cuda_policy).
+  enum class Store { f32, bf16, f16 };
+  Store store_;
   bool quant_;  // int8 / fp8 / int4 weights: the quantised GEMMs
   CudaFaults faults_;
   bool simulated_;
@@ -560,6 +618,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   Times last_;
   std::map<Key, Buf<float>> w32_;
   std::map<Key, Buf<bf16>> w16_;
+  std::map<Key, Buf<f16>> wh_;
   std::map<Key, DevQuantWeight> wq_;
   std::map<Key, std::pair<Buf<bf16>, Buf<bf16>>> moe16_;
 };

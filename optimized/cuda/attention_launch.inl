@@ -24,5 +24,7 @@ template void attention<float>(const float*, const float*, const float*, float*,
                                const AttentionShape&, Stream);
 template void attention<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*,
                                        __nv_bfloat16*, const unsigned char*, const AttentionShape&, Stream);
+template void attention<__half>(const __half*, const __half*, const __half*, __half*, const unsigned char*,
+                                const AttentionShape&, Stream);
 
 }  // namespace g4::cuda

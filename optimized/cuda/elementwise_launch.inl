@@ -17,6 +17,7 @@ void softcap(const T* x, T* y, std::int64_t n, float cap, Stream stream) {
 }
 template void softcap<float>(const float*, float*, std::int64_t, float, Stream);
 template void softcap<__nv_bfloat16>(const __nv_bfloat16*, __nv_bfloat16*, std::int64_t, float, Stream);
+template void softcap<__half>(const __half*, __half*, std::int64_t, float, Stream);
 
 void to_16bit(Fmt16 f, const float* x, std::uint16_t* y, std::int64_t n, Stream stream) {
   detail::check_count(n, "to_16bit");
@@ -93,5 +94,7 @@ template void ple_combine<float>(const float*, const float*, const long long*, c
                                  std::int64_t, std::int64_t, std::int64_t, float, Stream);
 template void ple_combine<__nv_bfloat16>(const float*, const __nv_bfloat16*, const long long*, const float*, float*,
                                          std::int64_t, std::int64_t, std::int64_t, std::int64_t, float, Stream);
+template void ple_combine<__half>(const float*, const __half*, const long long*, const float*, float*, std::int64_t,
+                                  std::int64_t, std::int64_t, std::int64_t, float, Stream);
 
 }  // namespace g4::cuda

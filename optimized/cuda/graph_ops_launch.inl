@@ -42,6 +42,7 @@ void scale(const T* x, T* y, std::int64_t n, float s, Stream stream) {
   template void scale<T>(const T*, T*, std::int64_t, float, Stream);
 G4_GRAPH_OPS_INSTANTIATE(float)
 G4_GRAPH_OPS_INSTANTIATE(__nv_bfloat16)
+G4_GRAPH_OPS_INSTANTIATE(__half)
 #undef G4_GRAPH_OPS_INSTANTIATE
 
 void axpy_rows(const float* y, const int* rows, const float* w, float* out, std::int64_t n, std::int64_t D,

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "optimized/cuda/backend.hpp"
 
@@ -26,7 +27,9 @@ struct RmsNormShape {
 };
 
 // sum = x + r (rounded to T), y = rms_norm(sum)·w per group; r == nullptr: y = rms_norm(x)·w and
-// sum is not written. w: [dim] float32 or nullptr. x, r, sum, y may alias. T = float or bf16.
+// sum is not written. w: [dim] float32 or nullptr. x, r, sum, y may alias. T = float, bf16 or
+// fp16 (__half) in this op and every other op templated on the storage type T: float32 arithmetic,
+// each stored value rounded once (RN; fp16 overflow -> ±inf, as optimized/formats/fp16.hpp).
 template <class T>
 void add_rms_norm(const T* x, const T* r, const float* w, T* sum, T* y, const RmsNormShape& s, Stream stream = nullptr);
 
@@ -56,7 +59,7 @@ template <class T>
 void softcap(const T* x, T* y, std::int64_t n, float cap, Stream stream = nullptr);
 
 // The graph's remaining element-wise nodes (kernels/graph_ops.cuh): float32 arithmetic, rounded
-// once to T (float or bf16). y may alias an input.
+// once to T (float, bf16 or fp16). y may alias an input.
 template <class T>
 void gelu_tanh(const T* x, T* y, std::int64_t n, Stream stream = nullptr);  // gelu_tanh(x)
 template <class T>
@@ -96,7 +99,7 @@ void route(const float* logits, const float* per_expert_scale, float* probs, flo
            std::int64_t T, std::int64_t E, std::int64_t K, Stream stream = nullptr);
 
 // Per-layer inputs: out[t, l·P + p] = (rms_norm(ctx·D^-1/2)·w + table[ids[t], l·P + p]·√P)·2^-1/2
-// with ctx [T, L·P] (the per-layer model projection, float32), table [V, L·P] (T = float or bf16).
+// with ctx [T, L·P] (the per-layer model projection, float32), table [V, L·P] (T = float, bf16 or fp16).
 template <class T>
 void ple_combine(const float* ctx, const T* table, const long long* ids, const float* norm_w, float* out,
                  std::int64_t tokens, std::int64_t L, std::int64_t P, std::int64_t D, float eps,
@@ -123,6 +126,15 @@ void gemm_bf16(GemmBackend backend, const __nv_bfloat16* A, const __nv_bfloat16*
 template <class OutT>
 void gemm_bf16_gelu_gated(GemmBackend backend, const __nv_bfloat16* A, const __nv_bfloat16* Wg,
                           const __nv_bfloat16* Wu, OutT* C, const GemmShape& s, Stream stream = nullptr);
+// The same two with fp16 inputs (the fp16 policy): the same kernel on mma.sync m16n8k16 f16, fp32
+// accumulation; cublas: CUDA_R_16F inputs (simulator: the same precision rules). OutT: float or
+// __half (rounded once, RN; beyond ±65504 the output is ±inf, as optimized/formats/fp16.hpp).
+template <class OutT>
+void gemm_f16(GemmBackend backend, const __half* A, const __half* W, OutT* C, const GemmShape& s,
+              Stream stream = nullptr);
+template <class OutT>
+void gemm_f16_gelu_gated(GemmBackend backend, const __half* A, const __half* Wg, const __half* Wu, OutT* C,
+                         const GemmShape& s, Stream stream = nullptr);
 // fp32 GEMM without tensor cores (the fp32 policy): C[m, n] = Σ_k A[m, k]·W[n, k], float32 in
 // and out, a K-term fp32 dot product per output in k order (kernels/graph_ops.cuh). Any K, any
 // alignment.
@@ -141,8 +153,22 @@ void gemm_f32(const float* A, const float* W, float* C, const GemmShape& s, Stre
 //                decoded to bf16 in the load path (exact) for the bf16 m16n8k16 mma; scales in the
 //                fp32 epilogue (int4: per group). K % 8 == 0, lda / ldw multiples of 8 (elements),
 //                16-byte aligned operands; int4: group a positive multiple of 32.
-// lda / ldw count elements (int4: two per byte). No cuBLAS backend: the tests' baseline is the
-// CPU executor's gemm_naive on the same quantised values.
+// lda / ldw count elements (int4: two per byte).
+// Backends (GemmBackend, as gemm_bf16):
+//   tensor_core: the kernels above (the executors' GEMMs).
+//   cublas:      the cuBLAS baseline (gemm_quant_launch.inl). W8A8: cublasGemmEx int8 x int8 ->
+//                int32 (CUBLAS_COMPUTE_32I, TN; the requirements above cover cuBLAS's int8 ones)
+//                into device scratch, then the same epilogue float(acc)·sa[m]·sw[n] as a kernel:
+//                equal to the tensor-core kernel bit for bit. Dequant: the weights (and e4m3 A)
+//                decoded to bf16 into device scratch by a kernel, cublasGemmEx bf16
+//                (CUBLAS_COMPUTE_32F) into fp32 scratch, then the tensor-core kernel's fp32
+//                epilogue as a kernel (int8: acc·sw[n]; fp8: acc·sa[m]·sw[n]); int4: one GEMM over
+//                all of K cannot apply per-group scales, so the decode folds them,
+//                w = bf16(s[n, g]·q) (one bf16 rounding per weight), and cuBLAS writes C.
+//                Device scratch by cudaMallocAsync on the stream: M·N·4 bytes, plus N·K·2 (decoded
+//                weights) and M·K·2 (fp8: decoded A) for gemm_dequant.
+//                Simulator: the same kernels around a CPU GEMM with cuBLAS's precision rules
+//                (exact int32 sums; bf16 products summed exactly, rounded to fp32 once).
 enum class QuantFmt { int8, fp8_e4m3, int4 };
 struct QuantWeight {
   QuantFmt fmt = QuantFmt::int8;
@@ -151,12 +177,12 @@ struct QuantWeight {
   std::int64_t group = 0;              // int4 only
 };
 template <class OutT>
-void gemm_w8a8(const std::int8_t* A, const float* a_scale, const std::int8_t* W, const float* w_scale, OutT* C,
-               const GemmShape& s, Stream stream = nullptr);
+void gemm_w8a8(GemmBackend backend, const std::int8_t* A, const float* a_scale, const std::int8_t* W,
+               const float* w_scale, OutT* C, const GemmShape& s, Stream stream = nullptr);
 // A: bf16 (int8 / int4 weights, a_scale nullptr) or e4m3 codes (fp8 weights, a_scale [M]).
 template <class OutT>
-void gemm_dequant(const void* A, const float* a_scale, const QuantWeight& W, OutT* C, const GemmShape& s,
-                  Stream stream = nullptr);
+void gemm_dequant(GemmBackend backend, const void* A, const float* a_scale, const QuantWeight& W, OutT* C,
+                  const GemmShape& s, Stream stream = nullptr);
 namespace testing {
 // gemm_w8a8 with a deliberately wrong s8 A fragment (a[1] <-> a[2]): for the test that the gate
 // catches a wrong fragment layout. Float32 output.

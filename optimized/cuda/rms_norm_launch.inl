@@ -31,9 +31,13 @@ template void add_rms_norm<float>(const float*, const float*, const float*, floa
                                   Stream);
 template void add_rms_norm<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*, const float*, __nv_bfloat16*,
                                           __nv_bfloat16*, const RmsNormShape&, Stream);
+template void add_rms_norm<__half>(const __half*, const __half*, const float*, __half*, __half*, const RmsNormShape&,
+                                   Stream);
 template void rope<float>(const float*, float*, const long long*, const float*, const float*, const RopeShape&,
                           Stream);
 template void rope<__nv_bfloat16>(const __nv_bfloat16*, __nv_bfloat16*, const long long*, const float*, const float*,
                                   const RopeShape&, Stream);
+template void rope<__half>(const __half*, __half*, const long long*, const float*, const float*, const RopeShape&,
+                           Stream);
 
 }  // namespace g4::cuda

@@ -10,7 +10,8 @@
 //
 // Online softmax per (query row, head), float32: running max m, running sum l and accumulator
 // acc; for every allowed key: m' = max(m, s), c = exp(m − m'), l = l·c + exp(s − m'),
-// acc = acc·c + exp(s − m')·v_j; finally o = acc / l.
+// acc = acc·c + exp(s − m')·v_j; finally o = acc / l. T (float, __nv_bfloat16 or __half) is the
+// storage type of q, k, v and out: widened exactly on load, o rounded once (RN) to T at the store.
 //
 // Mapping: one warp per (query row i, head h); a block's 4 warps take 4 consecutive (i, h) pairs
 // of ONE (batch b, kv head g), so the K/V tile staged in shared memory (kAttnKeys keys x Dh, type

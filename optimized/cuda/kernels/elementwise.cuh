@@ -2,7 +2,8 @@
 // Small kernels of the text graph (one formula each; float32 arithmetic unless stated):
 //
 //   softcap             y = c · tanh(x / c)                      final logits, c = 30
-//                       (reference/ops/activations.hpp; tanhf, correctly rounded to ~1 ulp)
+//                       (reference/ops/activations.hpp; tanhf, correctly rounded to ~1 ulp);
+//                       T = float, bf16 or fp16 storage, the float32 result rounded once (RN)
 //   convert             y = RN(x) to bf16 / fp16 (cuda_bf16.h / cuda_fp16.h conversions: the same
 //                       code as the CPU formats, bit for bit), and back (exact)
 //   quantize_rows       per row r of [rows, cols]: amax = max_j |x|, scale = float(amax / F)

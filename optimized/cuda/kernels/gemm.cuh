@@ -1,24 +1,29 @@
 #pragma once
-// Tensor-core GEMM, bf16 inputs, fp32 accumulation, "TN" (both operands K-contiguous):
+// Tensor-core GEMM, 16-bit inputs (In = __nv_bfloat16 or __half), fp32 accumulation, "TN" (both
+// operands K-contiguous):
 //
 //   C[m, n] = Σ_k A[m, k] · W[n, k]                      A: activations [M, K], W: weights [N, K]
 //   gated:  C[m, n] = gelu_tanh(Σ_k A[m,k]·W[n,k]) · (Σ_k A[m,k]·W2[n,k])     (GeGLU MLP, fused)
 //   gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (reference/ops/activations.hpp),
 //                  evaluated as x / (1 + exp(−2z)), z = √(2/π)·(x + 0.044715·x³), like the CPU
 //                  executor's gelu_gate_mul (no cancellation in 1 + tanh z for z ≪ 0).
-// Output: float32 or bf16 (rounded once, RN), row-major [M, N] with leading dimension ldc.
+// Output: float32 or the input's 16-bit type (rounded once, RN; fp16 overflow -> +-inf, as the CPU's
+// formats/fp16.hpp), row-major [M, N] with leading dimension ldc. bf16 and fp16 share the kernel:
+// their m16n8k16 fragment layouts are the same, only the mma instruction differs (gemm_tile.cuh).
 //
 // Tiling: a 128-thread block (4 warps as 2x2) computes a 64x64 tile of C; each warp a 32x32
 // sub-tile = 2 (m16) x 4 (n8) mma.sync.m16n8k16 tiles per 16-wide k step. K advances 32 at a time
 // through a two-stage shared-memory pipeline: cp.async (16-byte chunks) prefetches stage s+1
-// while the warps run ldmatrix + mma on stage s. Shared rows are padded to 40 bf16 (80 bytes) so
+// while the warps run ldmatrix + mma on stage s. Shared rows are padded to 40 elements (80 bytes) so
 // the 8 row addresses of one ldmatrix hit distinct bank groups. Out-of-range rows (m >= M,
 // n >= N) and the k tail are zero-filled instead of copied. Requirements (checked on the host):
 // K % 8 == 0 and 16-byte aligned A, W, W2 rows (lda, ldw multiples of 8).
 //
 // Numerics: each mma sums 16 exact products into the fp32 accumulator (hardware: not IEEE-RN,
 // see tensor_core.cuh; simulator: exact sum rounded once per mma), so the accumulation error is
-// that of a K/16-term fp32 sum — below a naive fp32 dot product's K terms.
+// that of a K/16-term fp32 sum — below a naive fp32 dot product's K terms. The same for bf16 and
+// fp16 inputs; fp16 has 3 more significand bits (u = 2^-11) and a range of ±65504, so its input
+// and output roundings are 8x smaller, while a value beyond the range becomes ±inf.
 #include "optimized/cuda/kernels/activations.cuh"
 #include "optimized/cuda/kernels/common.cuh"
 #include "optimized/cuda/kernels/gemm_tile.cuh"
@@ -37,12 +42,12 @@ struct GemmGroups {
   long long w_group_stride = 0;
 };
 
-// gated == false: W2 unused. OutT: float or __nv_bfloat16.
-template <class OutT, bool kGated>
+// gated == false: W2 unused. In: __nv_bfloat16 or __half; OutT: float or In.
+template <class In, class OutT, bool kGated>
 __global__ void __launch_bounds__(kGemmThreads)
-    gemm_bf16_tc_kernel(const __nv_bfloat16* __restrict__ A, int lda, const __nv_bfloat16* __restrict__ W,
-                        const __nv_bfloat16* __restrict__ W2, int ldw, OutT* __restrict__ C, int ldc, int M, int N,
-                        int K, GemmGroups groups) {
+    gemm_16_tc_kernel(const In* __restrict__ A, int lda, const In* __restrict__ W, const In* __restrict__ W2, int ldw,
+                      OutT* __restrict__ C, int ldc, int M, int N, int K, GemmGroups groups) {
+  static_assert(std::is_same_v<OutT, float> || std::is_same_v<OutT, In>, "output float32 or the input type");
   const int* gather = nullptr;
   if (groups.offsets) {  // uniform per block: the early exit precedes every barrier
     const int g = blockIdx.z, first = groups.offsets[g];
@@ -54,9 +59,9 @@ __global__ void __launch_bounds__(kGemmThreads)
     if (kGated) W2 += g * groups.w_group_stride;
     C += static_cast<long long>(first) * ldc;
   }
-  G4_SHARED(__align__(16) __nv_bfloat16, As, [2][kGemmBM * kGemmLds]);
-  G4_SHARED(__align__(16) __nv_bfloat16, Ws, [2][kGemmBN * kGemmLds]);
-  G4_SHARED(__align__(16) __nv_bfloat16, W2s, [kGated ? 2 : 1][kGated ? kGemmBN * kGemmLds : 8]);
+  G4_SHARED(__align__(16) In, As, [2][kGemmBM * kGemmLds]);
+  G4_SHARED(__align__(16) In, Ws, [2][kGemmBN * kGemmLds]);
+  G4_SHARED(__align__(16) In, W2s, [kGated ? 2 : 1][kGated ? kGemmBN * kGemmLds : 8]);
   const int m0 = blockIdx.y * kGemmBM, n0 = blockIdx.x * kGemmBN;
   const int warp = threadIdx.x / 32, wm = 32 * (warp / 2), wn = 32 * (warp % 2);
 

@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kGemmThreads)
                       const uint8_t* __restrict__ W, int ldw, const float* __restrict__ w_scale, int group,
                       OutT* __restrict__ C, int ldc, int M, int N, int K) {
   static_assert(AF == TileFmt::bf16 || AF == TileFmt::fp8e4m3, "A is bf16 or e4m3");
-  static_assert(WF != TileFmt::bf16, "use gemm_bf16_tc_kernel");
+  static_assert(WF != TileFmt::bf16, "use gemm_16_tc_kernel");
   constexpr bool kGroups = WF == TileFmt::int4;
   G4_SHARED(__align__(16) __nv_bfloat16, As, [2][kGemmBM * kGemmLds]);
   G4_SHARED(__align__(16) __nv_bfloat16, Ws, [2][kGemmBN * kGemmLds]);
@@ -268,6 +268,63 @@ __global__ void __launch_bounds__(kGemmThreads)
         if (m < M && n < N)
           store_out(C + static_cast<long long>(m) * ldc + n, static_cast<float>(acc[i][j][e]) * a_scale[m] * w_scale[n]);
       }
+}
+
+// ---- The cublas backend's kernels (gemm_quant_launch.inl): what runs around cublasGemmEx. ----
+
+constexpr int kQuantAuxThreads = 256;
+
+// Quantised codes [rows, ld] (int4: packed, ld counting elements) -> dense bf16 [rows, K], eight
+// values per thread and grid-stride step (K % 8 == 0). Without kFoldScale the codes themselves:
+// exact, as in the tensor-core kernel's load path (decode8). kFoldScale (int4 groups, whose
+// per-group scales cannot be applied after one GEMM over all of K): w = bf16(s[r, k/group]·q), the
+// fp32 product rounded once to bf16 — the baseline's "dequantise, then a bf16 GEMM".
+// scales: [rows, G] with G = ceil(K / group); group a multiple of 8, so eight values share one.
+template <TileFmt F, bool kFoldScale>
+__global__ void __launch_bounds__(kQuantAuxThreads)
+    decode_bf16_kernel(const uint8_t* __restrict__ src, int ld, const float* __restrict__ scales, int group, int G,
+                       __nv_bfloat16* __restrict__ dst, int rows, int K) {
+  static_assert(!kFoldScale || F == TileFmt::int4, "only int4 groups fold their scales");
+  const long long chunks_per_row = K / 8, chunks = static_cast<long long>(rows) * chunks_per_row;
+  for (long long c = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; c < chunks;
+       c += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = c / chunks_per_row;
+    const int k = static_cast<int>(c % chunks_per_row) * 8;
+    const long long e = r * ld + k;  // element index of the first of the eight codes
+    uint4 v;
+    if constexpr (kFoldScale) {
+      const float s = scales[r * G + k / group];
+      const uint32_t w = *reinterpret_cast<const uint32_t*>(src + e / 2);  // nibble i = element i (low first)
+      __nv_bfloat16 b[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int nib = static_cast<int>((w >> (4 * i)) & 0xFu);
+        b[i] = __float2bfloat16_rn(s * static_cast<float>(nib >= 8 ? nib - 16 : nib));
+      }
+      v = make_uint4(tc::pack2(b[0], b[1]), tc::pack2(b[2], b[3]), tc::pack2(b[4], b[5]), tc::pack2(b[6], b[7]));
+    } else {
+      v = decode8<F>(src + (F == TileFmt::int4 ? e / 2 : e));
+    }
+    *reinterpret_cast<uint4*>(dst + r * K + k) = v;
+  }
+}
+
+// The scale epilogue after cuBLAS's GEMM: C[m, n] = float(acc[m, n])·sa[m]·sw[n] (a_scale
+// nullptr: float(acc)·sw[n]), fp32, left to right, rounded once to OutT — the tensor-core
+// kernels' epilogues, operation for operation. acc: [M, N] dense (int32 for W8A8, fp32 else).
+template <class AccT, class OutT>
+__global__ void __launch_bounds__(kQuantAuxThreads)
+    gemm_scale_kernel(const AccT* __restrict__ acc, const float* __restrict__ a_scale,
+                      const float* __restrict__ w_scale, OutT* __restrict__ C, int ldc, int M, int N) {
+  const long long total = static_cast<long long>(M) * N;
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long m = i / N;
+    const int n = static_cast<int>(i % N);
+    float v = static_cast<float>(acc[i]);
+    if (a_scale != nullptr) v = v * a_scale[m];
+    store_out(C + m * ldc + n, v * w_scale[n]);
+  }
 }
 
 }  // namespace g4::cuda

@@ -1,6 +1,7 @@
 #pragma once
 // The remaining nodes of the text graph for the CUDA executor (harness/cuda_executor.cpp): one
-// formula each, float32 arithmetic, the result rounded once to the storage type T (float or bf16).
+// formula each, float32 arithmetic, the result rounded once (RN) to the storage type T (float, bf16
+// or fp16; fp16 overflow gives +-inf like the CPU's formats/fp16.hpp: rms_norm.cuh from_f32).
 //
 //   gelu        y = gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 //               (reference/ops/activations.hpp; activations.cuh's gelu_tanh_f32)

@@ -10,7 +10,8 @@
 //
 // float32 arithmetic in the order written (nvcc may contract each line into one FMA; the
 // simulator rounds the product first: a difference of at most one fp32 rounding per output).
-// T: storage type of x and y (float or __nv_bfloat16); y may alias x (each thread reads its
+// T: storage type of x and y (float, __nv_bfloat16 or __half; rms_norm.cuh's to_f32 / from_f32:
+// exact widening, one RN rounding at the store); y may alias x (each thread reads its
 // pair before writing it). One thread per (row, head, k < Dh/2); a grid-stride loop.
 #include "optimized/cuda/kernels/common.cuh"
 #include "optimized/cuda/kernels/rms_norm.cuh"

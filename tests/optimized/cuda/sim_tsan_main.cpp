@@ -74,10 +74,10 @@ int main(int argc, char** argv) {
   };
   g4::cuda::gemm_bf16_gelu_gated<float>(g4::cuda::GemmBackend::tensor_core, a.data(), w.data(), u.data(), c.data(), s);
   total();
-  g4::cuda::gemm_w8a8<float>(a8.data(), sa.data(), w8.data(), sw.data(), c.data(), s);
+  g4::cuda::gemm_w8a8<float>(g4::cuda::GemmBackend::tensor_core, a8.data(), sa.data(), w8.data(), sw.data(), c.data(), s);
   total();
   const g4::cuda::QuantWeight q4{g4::cuda::QuantFmt::int4, w4.data(), s4.data(), 32};
-  g4::cuda::gemm_dequant<float>(a.data(), nullptr, q4, c.data(), s);
+  g4::cuda::gemm_dequant<float>(g4::cuda::GemmBackend::tensor_core, a.data(), nullptr, q4, c.data(), s);
   total();
   std::printf("tsan run clean: y[0] = %g, GEMM checksum %g\n", double(y[0]), sum);
   return sum == sum ? 0 : 1;  // NaN: an unwritten output

@@ -1,8 +1,9 @@
 // CUDA flash attention in the SIMT simulator (optimized/cuda/ops.hpp attention), against the
 // float64 reference (reference/ops/attention.hpp with masks from ops::build_mask) with the CPU
 // executor's gate (ratio_rule.hpp); baseline: the CPU executor's naive two-pass float32 twin
-// (optimized/cpu attention_naive) on the same storage-rounded inputs. Policies: fp32 and bf16
-// storage of q, k, v and the output. Every case also runs under the four schedules of
+// (optimized/cpu attention_naive) on the same storage-rounded inputs. Policies: fp32, bf16 and
+// fp16 storage of q, k, v and the output (fp16 K/V reach the naive twin widened to float32, exact,
+// as the CPU executor passes them). Every case also runs under the four schedules of
 // sim_check.hpp (bitwise-identical, NaN-poisoned outputs fully written).
 // Cases (sizes kept small: one warp per (query, head), 128-thread blocks):
 //   prefill_causal_gqa   B 1, S 20, Nq 4, Nkv 2, Dh 256, full (causal) layer
@@ -52,10 +53,12 @@ std::vector<double> gaussian(std::size_t n, unsigned seed, double scale) {
 template <class T>
 T store(float v) {
   if constexpr (std::is_same_v<T, float>) return v;
+  else if constexpr (std::is_same_v<T, __half>) return __float2half_rn(v);
   else return __float2bfloat16_rn(v);
 }
 float load(float v) { return v; }
 float load(__nv_bfloat16 v) { return __bfloat162float(v); }
+float load(__half v) { return __half2float(v); }
 
 template <class T>
 void check(const Case& c) {
@@ -108,6 +111,10 @@ void check(const Case& c) {
   for (std::size_t i = 0; i < nq; ++i) qf[i] = load(q[i]);
   if constexpr (std::is_same_v<T, float>) {
     cpu::attention_naive(qf.data(), k.data(), v.data(), naive.data(), p);
+  } else if constexpr (std::is_same_v<T, __half>) {
+    std::vector<float> kf(nk), vf(nk);
+    for (std::size_t i = 0; i < nk; ++i) kf[i] = load(k[i]), vf[i] = load(v[i]);
+    cpu::attention_naive(qf.data(), kf.data(), vf.data(), naive.data(), p);
   } else {
     std::vector<std::uint16_t> kb(nk), vb(nk);
     std::memcpy(kb.data(), k.data(), nk * 2);
@@ -128,7 +135,7 @@ void check(const Case& c) {
   BOOST_TEST(sched.empty(), c.name << ": " << sched);
   std::vector<float> o(nq);
   for (std::size_t i = 0; i < nq; ++i) o[i] = load(out[i]);
-  const char* pol = std::is_same_v<T, float> ? "fp32" : "bf16";
+  const char* pol = std::is_same_v<T, float> ? "fp32" : std::is_same_v<T, __half> ? "fp16" : "bf16";
   const auto g = gate(rel_l2(o, r), rel_l2(naive, r), pol);
   BOOST_TEST_MESSAGE(pol << " attention " << c.name << ": " << g.str());
   BOOST_TEST(g.pass, c.name << ": " << g.str());
@@ -154,6 +161,9 @@ BOOST_AUTO_TEST_CASE(attention_fp32) {
 }
 BOOST_AUTO_TEST_CASE(attention_bf16) {
   for (const auto& c : kCases) check<__nv_bfloat16>(c);
+}
+BOOST_AUTO_TEST_CASE(attention_fp16) {
+  for (const auto& c : kCases) check<__half>(c);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

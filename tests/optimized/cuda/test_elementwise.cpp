@@ -4,10 +4,13 @@
 //                          including a zero row, a row with a NaN, saturating values and ties,
 //                          and the int4 group quantiser (symmetric / asymmetric, odd groups, odd K);
 //   softcap                ratio rule (k = 3: tanh in the path) vs the CPU naive twin, fp32
-//                          ceiling, against reference/ops/activations.hpp;
+//                          ceiling, against reference/ops/activations.hpp; bf16 and fp16 storage:
+//                          the naive twin on the same 16-bit inputs, its output rounded once to
+//                          the storage type, the policy's ceiling;
 //   MoE router             expert ids identical to reference/ops/moe.hpp route; weights and probs
 //                          by the ratio rule against the CPU executor's route (fp32);
-//   per-layer inputs       ratio rule against a sequential float32 twin, fp32 and bf16 tables.
+//   per-layer inputs       ratio rule against a sequential float32 twin, fp32, bf16 and fp16
+//                          tables.
 // Every kernel also runs under the four schedules of sim_check.hpp.
 // Sizes: rows of 300 and 1000 values (not multiples of the 256-thread block); router T 9,
 // E 128, K 8 (26B-A4B's routing); PLE T 3, L 4, P 256, D 1536.
@@ -196,6 +199,34 @@ BOOST_AUTO_TEST_CASE(softcap_ratio_rule) {
   BOOST_TEST(g.pass, g.str());
 }
 
+template <class T>
+void check_softcap_16bit(const char* policy) {
+  const float cap = 30.0f;
+  const auto x = gaussian_f(1000, 9, 40.0);
+  std::vector<T> xs(x.size()), y(x.size());
+  std::vector<float> xf(x.size()), yf(x.size()), naive(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) xs[i] = T(x[i]), xf[i] = float(xs[i]);
+  const std::string s = check_schedules([&] {
+    std::fill(y.begin(), y.end(), T(std::numeric_limits<float>::quiet_NaN()));
+    cuda::softcap<T>(xs.data(), y.data(), std::int64_t(x.size()), cap);
+    for (std::size_t i = 0; i < y.size(); ++i) yf[i] = float(y[i]);
+    return bytes_of(yf);
+  });
+  BOOST_TEST(s.empty(), s);
+  cpu::softcap_naive(xf.data(), naive.data(), std::int64_t(x.size()), cap);
+  for (auto& v : naive) v = float(T(v));
+  std::vector<double> ref(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) ref[i] = ops::softcap(double(x[i]), 30.0);
+  const auto g = gate(rel_l2(yf, ref), rel_l2(naive, ref), policy, true);
+  BOOST_TEST_MESSAGE("softcap " << policy << ": " << g.str());
+  BOOST_TEST(g.pass, policy << ": " << g.str());
+}
+
+BOOST_AUTO_TEST_CASE(softcap_16bit_storage) {
+  check_softcap_16bit<__nv_bfloat16>("bf16");
+  check_softcap_16bit<__half>("fp16");
+}
+
 BOOST_AUTO_TEST_CASE(router_matches_reference) {
   const int T = 9, E = 128, K = 8;
   const auto logits = gaussian_f(std::size_t(T) * E, 13, 2.0);
@@ -272,13 +303,15 @@ void check_ple() {
       }
     }
   const auto g = gate(rel_l2(out, ref), rel_l2(naive, ref), "fp32");
-  BOOST_TEST_MESSAGE("ple_combine " << (sizeof(T) == 4 ? "fp32" : "bf16") << " table: " << g.str());
+  BOOST_TEST_MESSAGE("ple_combine " << (sizeof(T) == 4 ? "fp32" : std::is_same_v<T, __half> ? "fp16" : "bf16")
+                                    << " table: " << g.str());
   BOOST_TEST(g.pass, g.str());
 }
 
 BOOST_AUTO_TEST_CASE(per_layer_inputs) {
   check_ple<float>();
   check_ple<__nv_bfloat16>();
+  check_ple<__half>();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,14 +1,15 @@
 // CUDA add_rms_norm and rope kernels in the SIMT simulator, against the float64 reference ops
 // (reference/ops/rms_norm.hpp, rope.hpp) with the CPU executor's per-op gate (ratio_rule.hpp):
 // the baseline is the CPU executor's naive float32 twin (optimized/cpu norm_rope) fed the same
-// storage-rounded inputs, with the same storage rounding of its outputs. Policies: fp32 storage
-// and bf16 storage. Every case also reruns under the four schedules of sim_check.hpp (bitwise
+// storage-rounded inputs, with the same storage rounding of its outputs. Policies: fp32, bf16 and
+// fp16 storage (the same cases for each). Every case also reruns under the four schedules of sim_check.hpp (bitwise
 // identical output required, outputs NaN-poisoned before each launch).
 // Sizes (simulation is ~1e7 threads/s; a 256-thread barrier ~16 us):
 //   add_rms_norm: [2 x 1536] with residual and weight (hidden size of the small Gemma 4),
 //                 [3 x 4·256] per-head (q_norm), [2 x 2·300] with no residual and no weight
 //                 (v_norm; 300 is not a multiple of the block);
-//   rope:         default θ = 1e4, [5 x 3·256]; proportional θ = 1e6, p = 0.25, [4 x 2·512].
+//   rope:         default θ = 1e4, [5 x 3·256]; proportional θ = 1e6, p = 0.25, [4 x 2·512];
+//   fp16 residual overflow: [2 x 256] sums near ±65504 (see add_rms_norm_fp16_overflow).
 #define BOOST_TEST_MODULE test_cuda_norm_rope
 #include <boost/test/unit_test.hpp>
 
@@ -21,6 +22,7 @@
 
 #include "optimized/cpu/norm_rope.hpp"
 #include "optimized/cuda/ops.hpp"
+#include "optimized/formats/fp16.hpp"
 #include "reference/ops/rms_norm.hpp"
 #include "reference/ops/rope.hpp"
 #include "tests/optimized/cuda/ratio_rule.hpp"
@@ -38,12 +40,15 @@ template <>
 float store<float>(float v) { return v; }
 template <>
 __nv_bfloat16 store<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__half store<__half>(float v) { return __float2half_rn(v); }
 float load(float v) { return v; }
 float load(__nv_bfloat16 v) { return __bfloat162float(v); }
+float load(__half v) { return __half2float(v); }
 
 template <class T>
 const char* policy_name() {
-  return std::is_same_v<T, float> ? "fp32" : "bf16";
+  return std::is_same_v<T, float> ? "fp32" : std::is_same_v<T, __half> ? "fp16" : "bf16";
 }
 
 std::vector<double> gaussian(std::size_t n, unsigned seed, double scale = 1.0) {
@@ -195,6 +200,65 @@ BOOST_AUTO_TEST_CASE(add_rms_norm_fp32) {
 BOOST_AUTO_TEST_CASE(add_rms_norm_bf16) {
   for (const auto& c : kNormCases) check_norm<__nv_bfloat16>(c);
 }
+BOOST_AUTO_TEST_CASE(add_rms_norm_fp16) {
+  for (const auto& c : kNormCases) check_norm<__half>(c);
+}
+
+// fp16 residual stream at the top of the range. x = ±65504 everywhere, r cycles through values
+// that put x + r just below the 65520 tie (-> 65504), on a tie between two fp16 values (-> the even
+// one), on the overflow tie (-> ±inf) and beyond. The stored sum must be the CPU executor's add
+// node (formats::float_to_fp16 of the float32 sum, IEEE: ±inf, no saturation); y is the norm of
+// the stored sum, as the CPU's unfused add -> rms_norm: row 0 holds no inf (y within one fp16 ulp
+// of rms_norm_naive on the same sums), row 1 holds ±inf, so Σ sum² = inf, 1/√ = 0 and y is NaN at
+// the infs and ±0 elsewhere, exactly as rms_norm_naive gives.
+BOOST_AUTO_TEST_CASE(add_rms_norm_fp16_overflow) {
+  const int rows = 2, dim = 256;
+  const float r_cycle[] = {15.9921875f, -16.0f, 0.0f, -8.0f, -2048.0f, 7.5f};  // row 0: no overflow
+  std::vector<__half> x(std::size_t(rows) * dim), r(x.size()), sum(x.size()), y(x.size());
+  std::vector<float> w(dim);
+  for (int i = 0; i < dim; ++i) w[i] = 0.5f + float((i * 37) % 64) / 64.0f;
+  for (int row = 0; row < rows; ++row)
+    for (int i = 0; i < dim; ++i) {
+      const std::size_t o = std::size_t(row) * dim + i;
+      const float sign = i % 4 == 3 ? -1.0f : 1.0f;
+      x[o] = __float2half_rn(sign * 65504.0f);
+      r[o] = __float2half_rn(sign * r_cycle[i % 6]);
+    }
+  r[std::size_t(dim) + 5] = __float2half_rn(16.0f);      // 65504 + 16 = 65520: the tie -> +inf
+  r[std::size_t(dim) + 7] = __float2half_rn(-32.0f);     // -65504 - 32 -> -inf
+  r[std::size_t(dim) + 12] = __float2half_rn(65504.0f);  // 131008 -> +inf
+  std::fill(sum.begin(), sum.end(), __float2half_rn(12345.0f));  // a sentinel no output can equal
+  std::fill(y.begin(), y.end(), __float2half_rn(12345.0f));
+  const cuda::RmsNormShape shape{rows, 1, dim, 1e-6f};
+  cuda::add_rms_norm<__half>(x.data(), r.data(), w.data(), sum.data(), y.data(), shape);
+
+  std::vector<float> sf(x.size()), yc(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::uint16_t cpu = formats::float_to_fp16(__half2float(x[i]) + __half2float(r[i]));
+    BOOST_TEST_REQUIRE(__half_as_ushort(sum[i]) == cpu, "sum " << i << ": " << std::hex << __half_as_ushort(sum[i])
+                                                                << " vs the CPU's " << cpu);
+    sf[i] = formats::fp16_to_float(cpu);
+  }
+  BOOST_TEST(__half_as_ushort(sum[0]) == 0x7BFF);         // 65519.99 -> 65504
+  BOOST_TEST(__half_as_ushort(sum[1]) == 0x7BFE);         // 65488: tie -> even 65472
+  BOOST_TEST(__half_as_ushort(sum[dim + 5]) == 0x7C00);   // +inf
+  BOOST_TEST(__half_as_ushort(sum[dim + 7]) == 0xFC00);   // -inf
+  BOOST_TEST(__half_as_ushort(sum[dim + 12]) == 0x7C00);  // +inf
+  cpu::rms_norm_naive(sf.data(), w.data(), yc.data(), cpu::RmsNormProblem{rows, dim, 1, 1e-6f});
+  for (int i = 0; i < dim; ++i) {  // row 0: finite, one fp16 ulp (2^-10 relative) at most
+    BOOST_TEST_REQUIRE(std::isfinite(sf[i]));
+    const float got = __half2float(y[i]), want = __half2float(__float2half_rn(yc[i]));
+    BOOST_TEST_REQUIRE(std::abs(got - want) <= std::ldexp(std::abs(want), -10),
+                       "row 0 y " << i << ": " << got << " vs " << want);
+  }
+  for (int i = dim; i < 2 * dim; ++i) {  // row 1: NaN at the infs, ±0 elsewhere, as the CPU
+    const float got = __half2float(y[i]);
+    BOOST_TEST_REQUIRE(std::isnan(yc[i]) == std::isinf(sf[i]));
+    if (std::isnan(yc[i])) BOOST_TEST_REQUIRE(std::isnan(got), "row 1 y " << i - dim);
+    else BOOST_TEST_REQUIRE((got == 0.0f && std::signbit(got) == std::signbit(yc[i])),
+                            "row 1 y " << i - dim << ": " << got);
+  }
+}
 
 BOOST_AUTO_TEST_CASE(rope_default_and_proportional) {
   text::RopeParams def;
@@ -207,6 +271,7 @@ BOOST_AUTO_TEST_CASE(rope_default_and_proportional) {
   for (const auto& c : cases) {
     check_rope<float>(c);
     check_rope<__nv_bfloat16>(c);
+    check_rope<__half>(c);
   }
 }
 
