@@ -30,8 +30,8 @@ struct RunCommandOptions {
   // tensor/dataset read is also held to it (golden/limits.hpp).
   std::uint64_t memory_budget = 0;
   // --executor: what runs the policies' nodes. cpu: the CPU executor (harness/cpu_executor.hpp);
-  // cuda-sim: the CUDA kernels in the SIMT simulator (harness/cuda_executor.hpp; every policy
-  // but fp16, goldens only; nodes are not timed: simulated time is no measurement, times are
+  // cuda-sim: the CUDA kernels in the SIMT simulator (harness/cuda_executor.hpp; every
+  // preset, goldens only; nodes are not timed: simulated time is no measurement, times are
   // NaN); cuda: the same kernels on the GPU, timed with CUDA events against the GPU's own
   // ceilings (a ConfigError, exit 2, when nvcc was not found at configure time or no device is
   // usable).
