@@ -14,9 +14,8 @@
 #include "reference/common/check.hpp"
 
 namespace g4::harness {
-namespace {
 
-std::uint64_t fingerprint(const double* w, std::size_t n) {
+std::uint64_t weight_fingerprint(const double* w, std::size_t n) {
   std::uint64_t h = 1469598103934665603ULL ^ n;
   const std::size_t step = std::max<std::size_t>(1, n / 61);
   for (std::size_t i = 0; i < n; i += step) {
@@ -28,6 +27,8 @@ std::uint64_t fingerprint(const double* w, std::size_t n) {
   std::memcpy(&last, &w[n - 1], 8);
   return (h ^ last) * 1099511628211ULL;
 }
+
+namespace {
 
 void round_storage(std::vector<float>& y, cpu::Fmt f) {
   if (f == cpu::Fmt::kBF16) formats::round_trip_bf16(y.data(), y.data(), y.size());
@@ -123,7 +124,7 @@ void CpuExecutor::kernel(F&& f, std::size_t cold_bytes) {
 }
 
 const cpu::PackedWeight& CpuExecutor::packed(const double* w, index_t N, index_t K) {
-  const auto key = std::make_tuple(w, N, K, fingerprint(w, static_cast<std::size_t>(N * K)));
+  const auto key = std::make_tuple(w, N, K, weight_fingerprint(w, static_cast<std::size_t>(N * K)));
   auto it = cache_->find(key);
   if (it == cache_->end()) it = cache_->emplace(key, cpu::pack_weight(w, N, K, policy_)).first;
   return it->second;

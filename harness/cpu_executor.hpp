@@ -27,6 +27,11 @@
 
 namespace g4::harness {
 
+// Sampled FNV-1a over a weight's n values: with its address and shape, the key of the executors'
+// per-layer weight caches (an address freed and reused within one layer for other values must
+// not hit).
+std::uint64_t weight_fingerprint(const double* w, std::size_t n);
+
 // Packed weights by (address, N, K, content fingerprint). Executors of one policy may share one
 // (a policy's teacher-forced, baseline and free-running executors pack identical weights).
 using PackCache = std::map<std::tuple<const double*, index_t, index_t, std::uint64_t>, cpu::PackedWeight>;

@@ -36,21 +36,6 @@ constexpr cuda::GemmBackend kTC = cuda::GemmBackend::tensor_core;
 
 std::size_t sz(index_t n) { return static_cast<std::size_t>(n); }
 
-// Sampled FNV-1a over a weight's values: with the address and shape, the weight cache's key
-// (an address freed and reused within one layer for other values must not hit).
-std::uint64_t fingerprint(const double* w, std::size_t n) {
-  std::uint64_t h = 1469598103934665603ULL ^ n;
-  const std::size_t step = std::max<std::size_t>(1, n / 61);
-  for (std::size_t i = 0; i < n; i += step) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &w[i], 8);
-    h = (h ^ bits) * 1099511628211ULL;
-  }
-  std::uint64_t last;
-  std::memcpy(&last, &w[n - 1], 8);
-  return (h ^ last) * 1099511628211ULL;
-}
-
 // A float64 matrix [r, c] in the storage type T on the host (float: RN to float32; bf16, fp16:
 // RN to the format, the CPU executor's load: optimized/formats), rows padded to cp >= c with zeros.
 template <class T>
@@ -300,7 +285,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   }
 
   using Key = std::tuple<const double*, index_t, index_t, std::uint64_t>;
-  Key key(const double* w, index_t N, index_t K) const { return {w, N, K, fingerprint(w, sz(N * K))}; }
+  Key key(const double* w, index_t N, index_t K) const { return {w, N, K, weight_fingerprint(w, sz(N * K))}; }
 
   // Weights converted and copied once per layer (float32 [N, K]; bf16 [N, Kp], zero-padded).
   const Buf<float>& weight32(const double* w, index_t N, index_t K) {
