@@ -31,7 +31,8 @@ using f16 = __half;
 static_assert(sizeof(bf16) == sizeof(std::uint16_t) && sizeof(f16) == sizeof(std::uint16_t), "16-bit patterns");
 template <class T>
 using Buf = cuda::DeviceBuffer<T>;
-// The executors run our tensor-core kernels; cuBLAS is the benchmarks' and tests' baseline.
+// The executors run our kernels (GemmBackend::tensor_core; for gemm_f32 the SIMT kernel); cuBLAS
+// is the benchmarks' and tests' baseline.
 constexpr cuda::GemmBackend kTC = cuda::GemmBackend::tensor_core;
 
 std::size_t sz(index_t n) { return static_cast<std::size_t>(n); }
@@ -177,7 +178,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
       const Buf<float> a = to_device<float>(x);
       const Buf<float>& wd = weight32(w.data(), N, K);
       Buf<float> c(sz(M * N));
-      kernel([&] { cuda::gemm_f32(a.data(), wd.data(), c.data(), cuda::GemmShape{M, N, K}, stream_); });
+      kernel([&] { cuda::gemm_f32(kTC, a.data(), wd.data(), c.data(), cuda::GemmShape{M, N, K}, stream_); });
       return to_mat(c, M, N);
     }
     if (quant_) {  // bf16 storage: the stored activations, the GEMM rounding its output to bf16 once
@@ -565,7 +566,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
     // c [M, N] (row stride ldc, 0 = N) = a · weight m ᵀ in float32.
     const auto gemm = [&](const Group& g, int m, const T* a, float* c, index_t ldc, QuantScratch& qs) {
       const index_t N = m < 2 ? Fe : D, K = m < 2 ? Dp : Fp;
-      if constexpr (f32) cuda::gemm_f32(a, g.w.dense[m]->data(), c, cuda::GemmShape{g.n, N, K, 0, 0, ldc}, stream_);
+      if constexpr (f32) cuda::gemm_f32(kTC, a, g.w.dense[m]->data(), c, cuda::GemmShape{g.n, N, K, 0, 0, ldc}, stream_);
       else if constexpr (quant) qgemm(a, g.n, *g.w.q[m], c, ldc, qs);
       else gemm16<T, float>(a, g.w.dense[m]->data(), c, cuda::GemmShape{g.n, N, K, 0, 0, ldc});
     };

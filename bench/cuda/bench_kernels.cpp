@@ -11,7 +11,7 @@
 //       bf16          gemm_bf16 (gate_up: gemm_bf16_gelu_gated, both weights)  tensor_core | cublas
 //       w8a8          gemm_w8a8 (int8 A per token, int8 W per channel)          tensor_core | cublas
 //       int8_w8a16, int4_g32, int4_g128, fp8   gemm_dequant                    tensor_core | cublas
-//       f32           gemm_f32 (SIMT)                                            simt
+//       f32           gemm_f32 (tensor_core = our SIMT kernel; cublas = SGEMM)  tensor_core | cublas
 //     Outside bf16 the MLP's gate and up are two GEMMs in the executors: "gate" times one of them.
 //     C is bf16 (fp32 for gemm_f32).
 //   attention: flash attention, bf16, of the first sliding layer (head dim 256, window masked)
@@ -37,7 +37,7 @@
 //   x_cublas       tensor_core GEMM cases: median of the cublas backend (timed in the same case,
 //                  same protocol, just before) / median of ours; > 1: ours is faster
 // Validation before timing: every output finite, and each GEMM against another computation of
-// the same product — the other backend (gemm_f32: cuBLAS bf16 on the inputs rounded to bf16) —
+// the same product — the other backend —
 // within rel_l2 1e-2. A sanity check that the case computes what it claims; the precision gates
 // are the simulator tests (tests/optimized/cuda). A failing case is an error row, not timed.
 //
@@ -331,26 +331,18 @@ class GemmOperands {
         cuda::gemm_dequant<bf16>(b, a16_.data(), nullptr, wq_.view(), c16_.data(), shape_);
         return;
       case Fmt::f32:
-        cuda::gemm_f32(span(static_cast<std::size_t>(M_ * l_.K), kAOffset), span(static_cast<std::size_t>(l_.N * l_.K)),
-                       c32_.data(), shape_);
+        cuda::gemm_f32(b, span(static_cast<std::size_t>(M_ * l_.K), kAOffset),
+                       span(static_cast<std::size_t>(l_.N * l_.K)), c32_.data(), shape_);
         return;
     }
   }
 
   std::vector<float> output() const { return f_ == Fmt::f32 ? download(c32_) : download(c16_); }
 
-  // The same product computed another way: the other backend, or for gemm_f32 cuBLAS bf16 on the
-  // inputs rounded to bf16.
+  // The same product computed another way: the other backend.
   std::vector<float> reference(cuda::GemmBackend b) {
-    if (f_ != Fmt::f32) {
-      run(b == cuda::GemmBackend::cublas ? cuda::GemmBackend::tensor_core : cuda::GemmBackend::cublas);
-      return output();
-    }
-    const auto a = make_bf16(static_cast<std::size_t>(M_ * l_.K), kAOffset);
-    const auto w = make_bf16(static_cast<std::size_t>(l_.N * l_.K));
-    cuda::DeviceBuffer<float> c(static_cast<std::size_t>(M_ * l_.N));
-    cuda::gemm_bf16<float>(cuda::GemmBackend::cublas, a.data(), w.data(), c.data(), shape_);
-    return download(c);
+    run(b == cuda::GemmBackend::cublas ? cuda::GemmBackend::tensor_core : cuda::GemmBackend::cublas);
+    return output();
   }
 
   Work work() const {
@@ -397,7 +389,7 @@ void bm_gemm(benchmark::State& st, Fmt f, std::int64_t M, const Linear& l, cuda:
     const double d = rel_l2(got, ops.reference(b));
     if (!(d <= kAgree))
       throw std::runtime_error(fmt::format("validation: rel_l2 {:.3e} against the other computation > {}", d, kAgree));
-    const bool ours = f != Fmt::f32 && b == cuda::GemmBackend::tensor_core;
+    const bool ours = b == cuda::GemmBackend::tensor_core;
     const double base = ours ? median_ms([&] { ops.run(cuda::GemmBackend::cublas); }) : 0.0;
     timed(st, [&] { ops.run(b); }, ops.work(), base);
   });
@@ -637,11 +629,6 @@ void register_all() {
           if (f != Fmt::bf16 && l.gated) {  // no fused gated kernel outside bf16: one of the two GEMMs
             lin.gated = false;
             lin.name = fmt::format("gate_F{}", l.N);
-          }
-          if (f == Fmt::f32) {
-            configure(benchmark::RegisterBenchmark(name(lin.name + "/f32/simt").c_str(), bm_gemm, f, M, lin,
-                                                   cuda::GemmBackend::tensor_core));
-            continue;
           }
           for (const auto b : {cuda::GemmBackend::tensor_core, cuda::GemmBackend::cublas}) {
             const char* bn = b == cuda::GemmBackend::tensor_core ? "tensor_core" : "cublas";

@@ -1,7 +1,8 @@
 // Launcher bodies of the tensor-core GEMM (kernels/gemm.cuh; bf16 and fp16 inputs), shared by
 // gemm_sim.cpp (g++, simulator) and gemm_cuda.cu (nvcc); each includes this after defining
-// G4_LAUNCH and provides the cublas backend itself (gemm_cublas_* below).
+// G4_LAUNCH and defines the cublas backend of every GEMM facade (cublas_backend.hpp).
 #include "optimized/cuda/checks.hpp"
+#include "optimized/cuda/cublas_backend.hpp"
 #include "optimized/cuda/kernels/gemm.cuh"
 #include "optimized/cuda/ops.hpp"
 
@@ -16,12 +17,6 @@ void gemm_tc(const In* A, const In* W, const In* W2, OutT* C, const GemmShape& s
   (A, static_cast<int>(s.lda), W, W2, static_cast<int>(s.ldw), C, static_cast<int>(s.ldc), static_cast<int>(s.M),
    static_cast<int>(s.N), static_cast<int>(s.K), GemmGroups{});
 }
-
-// Provided by the including TU: the cuBLAS(-rules) path.
-template <class In, class OutT>
-void gemm_cublas(const In* A, const In* W, OutT* C, const GemmShape& s, Stream stream);
-template <class In, class OutT>
-void gemm_cublas_gated(const In* A, const In* Wg, const In* Wu, OutT* C, const GemmShape& s, Stream stream);
 
 // The facade of both input types; kGated: W is the gate and W2 the up projection.
 template <class In, class OutT, bool kGated>

@@ -1,45 +1,17 @@
 // Launcher bodies of the quantised GEMMs (kernels/gemm_quant.cuh), shared by gemm_quant_sim.cpp
 // (g++, simulator) and gemm_quant_cuda.cu (nvcc): included after G4_LAUNCH. The cublas backend's
-// kernels and their order are here too; each including TU provides cuBLAS's GEMMs and the
-// device scratch (detail::cublas_gemm_* and scratch_* below).
+// kernels and their order are here too, around cuBLAS's GEMMs (cublas_backend.hpp).
 #include <cstddef>
 #include <cstdint>
 
 #include "optimized/cuda/checks.hpp"
+#include "optimized/cuda/cublas_backend.hpp"
 #include "optimized/cuda/kernels/gemm_quant.cuh"
 #include "optimized/cuda/ops.hpp"
 
 namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 namespace detail {
-
-// Provided by the including TU. Row-major "TN" like the facade: C[m, n] = Σ_k A[m, k]·W[n, k]
-// with s's leading dimensions (elements).
-//   cublas_gemm_s8:   int8 x int8, acc exact int32 (cublasGemmEx, CUBLAS_COMPUTE_32I).
-//   cublas_gemm_bf16: bf16 x bf16, fp32 accumulation (CUBLAS_COMPUTE_32F), C rounded once to OutT.
-void cublas_gemm_s8(const std::int8_t* A, const std::int8_t* W, std::int32_t* acc, const GemmShape& s, Stream stream);
-template <class OutT>
-void cublas_gemm_bf16(const __nv_bfloat16* A, const __nv_bfloat16* W, OutT* C, const GemmShape& s, Stream stream);
-// Device scratch ordered on the stream (GPU: cudaMallocAsync / cudaFreeAsync; simulator: host
-// memory filled with 0xFF bytes, NaN in every float format, so a kernel reading what nobody
-// wrote gives NaN). bytes == 0: nullptr.
-void* scratch_alloc(std::size_t bytes, Stream stream);
-void scratch_free(void* p, Stream stream) noexcept;
-
-template <class T>
-class Scratch {
- public:
-  Scratch(std::int64_t n, Stream stream)
-      : p_(static_cast<T*>(scratch_alloc(static_cast<std::size_t>(n) * sizeof(T), stream))), stream_(stream) {}
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() { scratch_free(p_, stream_); }
-  T* get() const { return p_; }
-
- private:
-  T* p_;
-  Stream stream_;
-};
 
 inline dim3 quant_grid(const GemmShape& s) {
   return dim3(static_cast<unsigned>((s.N + kGemmBN - 1) / kGemmBN), static_cast<unsigned>((s.M + kGemmBM - 1) / kGemmBM));
@@ -88,7 +60,7 @@ void w8a8_cublas(const std::int8_t* A, const float* a_scale, const std::int8_t* 
   const Scratch<std::int32_t> acc(s.M * s.N, stream);
   GemmShape dense = s;
   dense.ldc = s.N;
-  cublas_gemm_s8(A, W, acc.get(), dense, stream);
+  gemm_cublas_s8(A, W, acc.get(), dense, stream);
   launch_scale(acc.get(), a_scale, w_scale, C, s, stream);
 }
 
@@ -102,7 +74,7 @@ void dequant_cublas(const void* A, const float* a_scale, const QuantWeight& w, O
   g.ldw = s.K;
   if (w.fmt == QuantFmt::int4) {
     launch_decode<TileFmt::int4, true>(w.data, s.ldw, w.scales, w.group, wd.get(), s.N, s.K, stream);
-    cublas_gemm_bf16(static_cast<const __nv_bfloat16*>(A), wd.get(), C, g, stream);
+    gemm_cublas<__nv_bfloat16, OutT>(static_cast<const __nv_bfloat16*>(A), wd.get(), C, g, stream);
     return;
   }
   const bool fp8 = w.fmt == QuantFmt::fp8_e4m3;
@@ -117,7 +89,7 @@ void dequant_cublas(const void* A, const float* a_scale, const QuantWeight& w, O
   }
   const Scratch<float> acc(s.M * s.N, stream);
   g.ldc = s.N;
-  cublas_gemm_bf16(a, wd.get(), acc.get(), g, stream);
+  gemm_cublas<__nv_bfloat16, float>(a, wd.get(), acc.get(), g, stream);
   launch_scale(acc.get(), fp8 ? a_scale : nullptr, w.scales, C, s, stream);
 }
 

@@ -1,6 +1,7 @@
 // Launcher bodies of the graph's remaining nodes (kernels/graph_ops.cuh), shared by
 // graph_ops_sim.cpp (g++, simulator) and graph_ops_cuda.cu (nvcc): included after G4_LAUNCH.
 #include "optimized/cuda/checks.hpp"
+#include "optimized/cuda/cublas_backend.hpp"
 #include "optimized/cuda/kernels/graph_ops.cuh"
 #include "optimized/cuda/ops.hpp"
 
@@ -53,9 +54,13 @@ void axpy_rows(const float* y, const int* rows, const float* w, float* out, std:
   (y, rows, w, out, static_cast<long long>(n), static_cast<int>(D));
 }
 
-void gemm_f32(const float* A, const float* W, float* C, const GemmShape& shape, Stream stream) {
+void gemm_f32(GemmBackend backend, const float* A, const float* W, float* C, const GemmShape& shape, Stream stream) {
   const GemmShape s = detail::check_gemm_f32(shape);
   if (s.M == 0 || s.N == 0) return;
+  if (backend == GemmBackend::cublas) {
+    detail::gemm_cublas_f32(A, W, C, s, stream);
+    return;
+  }
   const dim3 grid(static_cast<unsigned>((s.N + kSgemmTile - 1) / kSgemmTile),
                   static_cast<unsigned>((s.M + kSgemmTile - 1) / kSgemmTile));
   G4_LAUNCH(gemm_f32_kernel, grid, dim3(kSgemmTile, kSgemmTile), 0, stream)

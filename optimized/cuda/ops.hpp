@@ -135,10 +135,14 @@ void gemm_f16(GemmBackend backend, const __half* A, const __half* W, OutT* C, co
 template <class OutT>
 void gemm_f16_gelu_gated(GemmBackend backend, const __half* A, const __half* Wg, const __half* Wu, OutT* C,
                          const GemmShape& s, Stream stream = nullptr);
-// fp32 GEMM without tensor cores (the fp32 policy): C[m, n] = Σ_k A[m, k]·W[n, k], float32 in
-// and out, a K-term fp32 dot product per output in k order (kernels/graph_ops.cuh). Any K, any
-// alignment.
-void gemm_f32(const float* A, const float* W, float* C, const GemmShape& s, Stream stream = nullptr);
+// fp32 GEMM (the fp32 policy): C[m, n] = Σ_k A[m, k]·W[n, k], float32 in and out.
+//   tensor_core: our SIMT kernel (no tensor cores: kernels/graph_ops.cuh), a K-term fp32 dot
+//                product per output, one fma per term in k order;
+//   cublas:      an SGEMM (cublasGemmEx CUDA_R_32F, CUBLAS_COMPUTE_32F, no TF32; simulator: the
+//                exact sum rounded once, cublas_backend.hpp).
+// Any K, any alignment.
+void gemm_f32(GemmBackend backend, const float* A, const float* W, float* C, const GemmShape& s,
+              Stream stream = nullptr);
 
 
 // Quantised GEMMs of the precision policies (kernels/gemm_quant.cuh has the exact semantics:

@@ -67,18 +67,13 @@ std::vector<float> widen(const std::vector<__half>& x) {
 
 }  // namespace
 
+// Both backends: our SIMT kernel, and the cublas backend (in simulation the exact sum rounded once:
+// equal to the double-accumulated reference rounded to float, element for element).
 BOOST_AUTO_TEST_CASE(gemm_f32_ratio_rule) {
   for (const auto [M, N, K] : {std::tuple{37, 101, 264}, std::tuple{1, 48, 300}, std::tuple{16, 16, 16}}) {
     const auto A = gaussian_f(std::size_t(M) * K, 1, 1.0), W = gaussian_f(std::size_t(N) * K, 2, 0.1);
-    std::vector<float> C(std::size_t(M) * N);
-    const std::string s = check_schedules([&] {
-      std::fill(C.begin(), C.end(), kNaN);
-      cuda::gemm_f32(A.data(), W.data(), C.data(), cuda::GemmShape{M, N, K});
-      return bytes_of(C);
-    });
-    BOOST_TEST(s.empty(), s);
-    std::vector<double> ref(C.size());
-    std::vector<float> naive(C.size());
+    std::vector<double> ref(std::size_t(M) * N);
+    std::vector<float> naive(ref.size());
     for (int m = 0; m < M; ++m)
       for (int n = 0; n < N; ++n) {
         double r = 0;
@@ -89,8 +84,23 @@ BOOST_AUTO_TEST_CASE(gemm_f32_ratio_rule) {
         }
         ref[std::size_t(m) * N + n] = r, naive[std::size_t(m) * N + n] = f;
       }
-    const auto g = gate(rel_l2(C, ref), rel_l2(naive, ref), "fp32");
-    BOOST_TEST(g.pass, M << "x" << N << "x" << K << ": " << g.str());
+    for (const auto backend : {cuda::GemmBackend::tensor_core, cuda::GemmBackend::cublas}) {
+      const bool cublas = backend == cuda::GemmBackend::cublas;
+      std::vector<float> C(ref.size());
+      const std::string s = check_schedules([&] {
+        std::fill(C.begin(), C.end(), kNaN);
+        cuda::gemm_f32(backend, A.data(), W.data(), C.data(), cuda::GemmShape{M, N, K});
+        return bytes_of(C);
+      });
+      BOOST_TEST(s.empty(), s);
+      const auto g = gate(rel_l2(C, ref), rel_l2(naive, ref), "fp32");
+      BOOST_TEST(g.pass, M << "x" << N << "x" << K << (cublas ? " cublas: " : ": ") << g.str());
+      if (cublas) {
+        std::size_t off = 0;
+        for (std::size_t i = 0; i < C.size(); ++i) off += C[i] != static_cast<float>(ref[i]);
+        BOOST_TEST(off == 0u, M << "x" << N << "x" << K << ": " << off << " cublas outputs not the rounded exact sum");
+      }
+    }
   }
 }
 
