@@ -13,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "optimized/cuda/device.hpp"
 #include "optimized/cuda/kernels/common.cuh"
 #include "tests/optimized/cuda/sim_check.hpp"
 
@@ -347,3 +348,32 @@ BOOST_AUTO_TEST_CASE(launch_errors_and_kernel_exceptions) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The simulator's device API (device.hpp): "device" memory is host memory poisoned with 0xFF
+// bytes (NaN in every float format), so what no kernel wrote reads as NaN; copies round-trip;
+// events time nothing (NaN) and the ceilings are not measured, so simulated time can never be
+// read as a GPU's.
+BOOST_AUTO_TEST_CASE(simulated_device_memory_is_poisoned_and_untimed) {
+  const g4::cuda::DeviceInfo d = g4::cuda::device_info();
+  BOOST_TEST(d.simulated);
+  g4::cuda::DeviceBuffer<float> b(100);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(b.data()) % 256 == 0u);  // cudaMalloc's alignment
+  std::vector<float> h(100, 1.0f);
+  b.download(h.data(), h.size());
+  for (float v : h) BOOST_TEST_REQUIRE(std::isnan(v));
+  std::iota(h.begin(), h.end(), 0.0f);
+  b.upload(h.data(), 50);  // half of it
+  std::vector<float> back(100);
+  b.download(back.data(), back.size());
+  for (int i = 0; i < 100; ++i) BOOST_TEST((i < 50 ? back[i] == float(i) : std::isnan(back[i])), i);
+  b.zero();
+  b.download(back.data(), back.size());
+  for (float v : back) BOOST_TEST_REQUIRE(v == 0.0f);
+  const g4::cuda::Event e0 = g4::cuda::create_event(), e1 = g4::cuda::create_event();
+  g4::cuda::record_event(e0);
+  g4::cuda::record_event(e1);
+  BOOST_TEST(std::isnan(g4::cuda::elapsed_ms(e0, e1)));
+  const g4::cuda::DeviceCeilings c = g4::cuda::measure_device_ceilings();
+  for (double v : {c.dgemm_gflops, c.sgemm_gflops, c.bf16_gflops, c.int8_gops, c.copy_gbs}) BOOST_TEST(std::isnan(v));
+  BOOST_TEST(g4::cuda::device_alloc(0) == nullptr);
+}
