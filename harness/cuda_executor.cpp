@@ -37,11 +37,7 @@ void check_cuda_policy(const std::string& name) {
 std::vector<std::string> cuda_policies() {
   std::vector<std::string> names;
   for (const cpu::Policy& p : cpu::policy_presets())
-    try {
-      check_cuda_policy(p.name);
-      names.push_back(p.name);
-    } catch (const ConfigError&) {
-    }
+    if (cuda_supports(p)) names.push_back(p.name);
   return names;
 }
 

@@ -34,38 +34,30 @@ using Buf = cuda::DeviceBuffer<T>;
 // The executors run our kernels (GemmBackend::tensor_core; for gemm_f32 the SIMT kernel); cuBLAS
 // is the benchmarks' and tests' baseline.
 constexpr cuda::GemmBackend kTC = cuda::GemmBackend::tensor_core;
+// This compilation drives the simulator (never timed: its wall time is no GPU's) or the GPU.
+constexpr bool kSimulated = !G4_CUDA_BACKEND_IS_GPU;
 
 std::size_t sz(index_t n) { return static_cast<std::size_t>(n); }
 
 // A float64 matrix [r, c] in the storage type T on the host (float: RN to float32; bf16, fp16:
 // RN to the format, the CPU executor's load: optimized/formats), rows padded to cp >= c with zeros.
 template <class T>
-std::vector<T> to_host(const double* x, index_t r, index_t c, index_t cp);
-template <>
-std::vector<float> to_host<float>(const double* x, index_t r, index_t c, index_t cp) {
-  std::vector<float> y(sz(r * cp), 0.f);
-  for (index_t i = 0; i < r; ++i)
-    for (index_t j = 0; j < c; ++j) y[sz(i * cp + j)] = static_cast<float>(x[i * c + j]);
-  return y;
-}
-template <class T>
-std::vector<T> to_host_16(const double* x, index_t r, index_t c, index_t cp) {
-  std::vector<std::uint16_t> bits(sz(r * cp), 0);
-  for (index_t i = 0; i < r; ++i) {
-    if constexpr (std::is_same_v<T, bf16>) formats::quantize_bf16(x + i * c, &bits[sz(i * cp)], sz(c));
-    else formats::quantize_fp16(x + i * c, &bits[sz(i * cp)], sz(c));
+std::vector<T> to_host(const double* x, index_t r, index_t c, index_t cp) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::vector<float> y(sz(r * cp), 0.f);
+    for (index_t i = 0; i < r; ++i)
+      for (index_t j = 0; j < c; ++j) y[sz(i * cp + j)] = static_cast<float>(x[i * c + j]);
+    return y;
+  } else {
+    std::vector<std::uint16_t> bits(sz(r * cp), 0);
+    for (index_t i = 0; i < r; ++i) {
+      if constexpr (std::is_same_v<T, bf16>) formats::quantize_bf16(x + i * c, &bits[sz(i * cp)], sz(c));
+      else formats::quantize_fp16(x + i * c, &bits[sz(i * cp)], sz(c));
+    }
+    std::vector<T> y(bits.size());
+    std::memcpy(static_cast<void*>(y.data()), bits.data(), bits.size() * 2);
+    return y;
   }
-  std::vector<T> y(bits.size());
-  std::memcpy(static_cast<void*>(y.data()), bits.data(), bits.size() * 2);
-  return y;
-}
-template <>
-std::vector<bf16> to_host<bf16>(const double* x, index_t r, index_t c, index_t cp) {
-  return to_host_16<bf16>(x, r, c, cp);
-}
-template <>
-std::vector<f16> to_host<f16>(const double* x, index_t r, index_t c, index_t cp) {
-  return to_host_16<f16>(x, r, c, cp);
 }
 template <class T>
 std::vector<T> to_host(const Mat& x, index_t cols_padded = 0) {
@@ -144,9 +136,8 @@ class CudaExecutor : public text::Executor, public KernelTimed {
         quant_(policy_.weights != cpu::Fmt::kF32 && policy_.weights != cpu::Fmt::kBF16 &&
                policy_.weights != cpu::Fmt::kF16),
         faults_(faults),
-        simulated_(cuda::device_info().simulated),
         stream_(cuda::create_stream()) {
-    if (!simulated_) start_ = cuda::create_event(), stop_ = cuda::create_event();
+    if (!kSimulated) start_ = cuda::create_event(), stop_ = cuda::create_event();
   }
   ~CudaExecutor() override {
     cuda::destroy_event(start_);
@@ -158,7 +149,7 @@ class CudaExecutor : public text::Executor, public KernelTimed {
 
   // KernelTimed. The simulator never times (its wall time is no GPU's): repeats are ignored.
   void time_kernels(int repeats) override {
-    repeats_ = simulated_ ? 0 : repeats;
+    repeats_ = kSimulated ? 0 : repeats;
     last_ = {};
   }
   Times last_kernel() const override { return last_; }
@@ -597,7 +588,6 @@ class CudaExecutor : public text::Executor, public KernelTimed {
   Store store_;
   bool quant_;  // int8 / fp8 / int4 weights: the quantised GEMMs
   CudaFaults faults_;
-  bool simulated_;
   cuda::Stream stream_ = nullptr;
   cuda::Event start_ = nullptr, stop_ = nullptr;
   int repeats_ = 0;

@@ -227,14 +227,7 @@ int run_command(const RunCommandOptions& o_in, int argc, char** argv) {
   if (cuda_sim || cuda_gpu) {
     if (o_in.policies.empty()) {  // the presets the CUDA kernels implement
       o.policies = cuda_policies();
-      std::erase_if(real_policies, [](const std::string& p) {
-        try {
-          check_cuda_policy(p);
-          return false;
-        } catch (const ConfigError&) {
-          return true;
-        }
-      });
+      std::erase_if(real_policies, [](const std::string& p) { return !cuda_supports(cpu::policy_by_name(p)); });
     }
     for (const std::string& p : o.policies) check_cuda_policy(p);
     for (const std::string& p : real_policies) check_cuda_policy(p);

@@ -13,6 +13,15 @@ namespace g4::cuda::inline G4_CUDA_BACKEND {
 
 namespace detail {
 
+// gemm_w8a8's argument checks (check_gemm_quant on its int8 operands); lda/ldw/ldc filled in.
+inline GemmShape check_w8a8(const GemmShape& shape, const std::int8_t* A, const float* a_scale, const std::int8_t* W,
+                            const float* w_scale) {
+  QuantWeight qw;
+  qw.data = reinterpret_cast<const std::uint8_t*>(W);
+  qw.scales = w_scale;
+  return check_gemm_quant(shape, true, qw, A, a_scale);
+}
+
 inline dim3 quant_grid(const GemmShape& s) {
   return dim3(static_cast<unsigned>((s.N + kGemmBN - 1) / kGemmBN), static_cast<unsigned>((s.M + kGemmBM - 1) / kGemmBM));
 }
@@ -98,10 +107,7 @@ void dequant_cublas(const void* A, const float* a_scale, const QuantWeight& w, O
 template <class OutT>
 void gemm_w8a8(GemmBackend backend, const std::int8_t* A, const float* a_scale, const std::int8_t* W,
                const float* w_scale, OutT* C, const GemmShape& shape, Stream stream) {
-  QuantWeight qw;
-  qw.data = reinterpret_cast<const std::uint8_t*>(W);
-  qw.scales = w_scale;
-  const GemmShape s = detail::check_gemm_quant(shape, true, qw, A, a_scale);
+  const GemmShape s = detail::check_w8a8(shape, A, a_scale, W, w_scale);
   if (s.M == 0 || s.N == 0) return;
   if (backend == GemmBackend::tensor_core) detail::launch_w8a8<OutT, false>(A, a_scale, W, w_scale, C, s, stream);
   else detail::w8a8_cublas(A, a_scale, W, w_scale, C, s, stream);
@@ -132,10 +138,7 @@ void gemm_dequant(GemmBackend backend, const void* A, const float* a_scale, cons
 namespace testing {
 void gemm_w8a8_swapped_fragments(const std::int8_t* A, const float* a_scale, const std::int8_t* W,
                                  const float* w_scale, float* C, const GemmShape& shape, Stream stream) {
-  QuantWeight qw;
-  qw.data = reinterpret_cast<const std::uint8_t*>(W);
-  qw.scales = w_scale;
-  const GemmShape s = detail::check_gemm_quant(shape, true, qw, A, a_scale);
+  const GemmShape s = detail::check_w8a8(shape, A, a_scale, W, w_scale);
   if (s.M == 0 || s.N == 0) return;
   detail::launch_w8a8<float, true>(A, a_scale, W, w_scale, C, s, stream);
 }
